@@ -2,40 +2,9 @@ import { describe, it, expect, beforeAll } from 'vitest';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../src/index.js';
 import { setPatchChunkLimit } from '../src/backend/kernels/conv2dBackpropFilter.js';
+import { compare, seeded } from './backendCompare.js';
 
 type Pad = 'same' | 'valid';
-
-/** Runs f on a backend and returns plain arrays (tensors created inside are disposed). */
-async function on(backend: string, f: () => tf.Tensor[]): Promise<Float32Array[]> {
-  await tf.setBackend(backend);
-  const outs = tf.tidy(f);
-  const data = outs.map((t) => t.dataSync() as Float32Array);
-  tf.dispose(outs);
-  return data;
-}
-
-/** max |a-b| / max |b|: the comparison used throughout (≤ 1e-4 required). */
-function relErr(a: Float32Array, b: Float32Array): number {
-  expect(a.length).toBe(b.length);
-  let diff = 0;
-  let scale = 1e-12;
-  for (let i = 0; i < a.length; i++) {
-    diff = Math.max(diff, Math.abs(a[i] - b[i]));
-    scale = Math.max(scale, Math.abs(b[i]));
-  }
-  return diff / scale;
-}
-
-function seeded(shape: number[], seed: number): tf.Tensor {
-  return tf.randomUniform(shape, -1, 1, 'float32', seed);
-}
-
-async function compare(f: () => tf.Tensor[]): Promise<void> {
-  const ref = await on('cpu', f);
-  const got = await on('wasm', f);
-  expect(got.length).toBe(ref.length);
-  for (let i = 0; i < ref.length; i++) expect(relErr(got[i], ref[i])).toBeLessThanOrEqual(1e-4);
-}
 
 beforeAll(async () => {
   expect(await initBackend('wasm')).toBe('wasm');

@@ -95,3 +95,20 @@ export function scratchF32(size: number): Float32Array {
   if (scratch.length < size) scratch = new Float32Array(size);
   return scratch.subarray(0, size);
 }
+
+export type TypedData = Float32Array | Int32Array | Uint8Array;
+
+/**
+ * Copies `rows` blocks of `len` elements: block r goes from src[r*srcRow + srcOffset] to
+ * dst[r*dstRow + dstOffset]. The inner loop of Concat and SplitV along any axis.
+ */
+export function copyBlocks(
+  src: TypedData, srcRow: number, srcOffset: number,
+  dst: TypedData, dstRow: number, dstOffset: number,
+  rows: number, len: number,
+): void {
+  for (let r = 0; r < rows; r++) {
+    const from = r * srcRow + srcOffset;
+    dst.set(src.subarray(from, from + len), r * dstRow + dstOffset);
+  }
+}
