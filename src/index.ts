@@ -4,6 +4,16 @@
 export { createModel, listModels, registerModel, resolveModelName, getModelSpec, type ModelSpec } from './registry.js';
 export { buildUNet, unetOutputSize, unetValidInputSize, type UNetOptions } from './models/unet.js';
 export { buildUNetPadded, type UNetPaddedOptions } from './models/unetPadded.js';
+// UNet 3+ (full-scale skips, deep supervision, classification-guided module)
+export {
+  buildUNet3Plus,
+  cgmTargets,
+  unet3PlusOutputNames,
+  CGM_OUTPUT_NAME,
+  type UNet3PlusOptions,
+  type CgmTargetsOptions,
+} from './models/unet3plus.js';
+export { ClassGate, type ClassGateActivation, type ClassGateConfig } from './layers/classGate.js';
 export { type CommonModelOptions, type InputShape } from './models/options.js';
 
 // Layers

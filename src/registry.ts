@@ -1,6 +1,7 @@
 import type * as tf from '@tensorflow/tfjs';
 import { buildUNet } from './models/unet.js';
 import { buildUNetPadded } from './models/unetPadded.js';
+import { buildUNet3Plus } from './models/unet3plus.js';
 
 /** A buildable architecture: its canonical name, aliases and builder. */
 export interface ModelSpec {
@@ -78,4 +79,10 @@ registerModel({
   aliases: ['padded-unet', 'unet-same'],
   description: "UNet with 'same' convs: output size = input size",
   build: (o) => buildUNetPadded(o),
+});
+registerModel({
+  name: 'unet3+',
+  aliases: ['unet3plus', 'unet-3plus', 'unet_3plus', 'unet+++', 'unet3p', 'unet-3p'],
+  description: 'UNet 3+ (Huang 2020): full-scale skips, optional full-scale deep supervision and classification-guided module',
+  build: (o) => buildUNet3Plus(o),
 });
