@@ -1,3 +1,29 @@
+// Public API of segmentation-models-tfjs.
+
+// Registry and models
+export { createModel, listModels, registerModel, resolveModelName, getModelSpec, type ModelSpec } from './registry.js';
+export { buildUNet, unetOutputSize, unetValidInputSize, type UNetOptions } from './models/unet.js';
+export { buildUNetPadded, type UNetPaddedOptions } from './models/unetPadded.js';
+// UNet 3+ (full-scale skips, deep supervision, classification-guided module)
+export {
+  buildUNet3Plus,
+  cgmTargets,
+  unet3PlusOutputNames,
+  CGM_OUTPUT_NAME,
+  type UNet3PlusOptions,
+  type CgmTargetsOptions,
+} from './models/unet3plus.js';
+export { ClassGate, type ClassGateActivation, type ClassGateConfig } from './layers/classGate.js';
+export { type CommonModelOptions, type InputShape } from './models/options.js';
+
+// Layers
+export { convBlock, type ConvBlockOptions } from './layers/convBlock.js';
+export { CenterCrop2D } from './layers/centerCrop.js';
+export { upsample2x, type UpsamplingMode, type UpsampleOptions } from './layers/upsample.js';
+
+// Summary
+export { paramCounts, summarize, formatCount, type ParamCounts, type ModelSummary, type SummaryRow } from './summary.js';
+
 // --- backend: backend selection and fast wasm kernels (src/backend/) ---
 export { initBackend, BACKEND_CHOICES } from './backend/initBackend.js';
 export type { BackendChoice, InitBackendOptions } from './backend/initBackend.js';
