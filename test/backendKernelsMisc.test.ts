@@ -81,6 +81,12 @@ describe('wasm Sum, Mean and Identity', () => {
       });
     }
   }
+  it('row counts with and without a pooling window (prime 1031, 17, 2×512) match cpu', async () => {
+    await compare(() => {
+      const xs = [seeded([1031, 3], 20), seeded([17, 4], 21), seeded([2, 512, 5], 22)];
+      return xs.flatMap((x) => [tf.sum(x, 0), tf.mean(x, 0), tf.sum(x)]);
+    });
+  });
   it('sum of an int32 tensor stays int32 and exact', async () => {
     await tf.setBackend('wasm');
     const s = tf.sum(tf.tensor2d([1, 2, 3, 4, 5, 6], [3, 2], 'int32'), 0);

@@ -27,7 +27,7 @@ export const WASM_KERNELS: readonly tf.KernelConfig[] = [
 ];
 
 /** Stock wasm kernels our kernels call into; captured before anything is replaced. */
-const BUILDING_BLOCKS = ['BatchMatMul', 'Conv2D'];
+const BUILDING_BLOCKS = ['BatchMatMul', 'Conv2D', 'AvgPool'];
 
 let registered = false;
 
