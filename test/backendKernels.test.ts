@@ -26,6 +26,12 @@ for (const s of [1, 2]) {
     convCases.push({ b: 2, h: 6, w: 7, ci: 2, co: 3, k: [4, 2], s, pad });
   }
 }
+// Larger stride-1 cases: thin padding relative to the image takes the "shifted windows" path.
+for (const pad of ['same', 'valid'] as Pad[]) {
+  convCases.push({ b: 2, h: 20, w: 23, ci: 3, co: 5, k: [3, 3], s: 1, pad });
+  convCases.push({ b: 1, h: 24, w: 24, ci: 1, co: 4, k: [2, 2], s: 1, pad });
+  convCases.push({ b: 3, h: 18, w: 21, ci: 8, co: 6, k: [5, 3], s: 1, pad });
+}
 const name = (c: ConvCase) => `b${c.b} ${c.h}x${c.w} ${c.ci}->${c.co} k${c.k.join('x')} s${c.s} ${c.pad}`;
 
 describe('wasm Conv2DBackpropFilter / Conv2DBackpropInput match cpu', () => {
@@ -68,14 +74,14 @@ describe('wasm Conv2DBackpropFilter / Conv2DBackpropInput match cpu', () => {
     });
   });
 
-  it('chunked filter gradient (bounded patch matrix) equals the one-shot result', async () => {
-    const old = setPatchChunkLimit(3 * 3 * 5 * 7 * 2); // two output rows per chunk
+  it('chunked filter gradient (bounded patch matrix, strided path) equals cpu', async () => {
+    const old = setPatchChunkLimit(3 * 3 * 5 * 4 * 2); // two output rows per chunk
     try {
       await compare(() => {
         const x = seeded([2, 9, 7, 5], 10);
         const w = seeded([3, 3, 5, 6], 11);
-        const f = (a: tf.Tensor, b: tf.Tensor) => tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, 1, 'same');
-        return [tf.grads(f)([x, w], seeded([2, 9, 7, 6], 12))[1]];
+        const f = (a: tf.Tensor, b: tf.Tensor) => tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, 2, 'same');
+        return [tf.grads(f)([x, w], seeded([2, 5, 4, 6], 12))[1]!];
       });
     } finally {
       setPatchChunkLimit(old);
@@ -114,7 +120,10 @@ describe('wasm Conv2DBackpropFilter / Conv2DBackpropInput match cpu', () => {
       const f = (a: tf.Tensor, b: tf.Tensor) => tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, 2, 'same');
       const grads = tf.grads(f)([x, w], seeded([2, 5, 5, 6], 16));
       const t = tf.conv2dTranspose(seeded([2, 4, 4, 4], 17) as tf.Tensor4D, up as tf.Tensor4D, [2, 8, 8, 6], 2, 'same');
-      return [...grads, t].map((g) => g.dataSync()); // force execution
+      const big = seeded([2, 24, 24, 4], 18); // stride 1, thin padding: the shifted-windows path
+      const g1 = (a: tf.Tensor, b: tf.Tensor) => tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, 1, 'same');
+      const shifted = tf.grads(g1)([big, w], seeded([2, 24, 24, 6], 19));
+      return [...grads, t, ...shifted].map((g) => g.dataSync()); // force execution
     });
     run();
     const tensors = tf.memory().numTensors;

@@ -14,7 +14,7 @@ import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 
 export type WasmBackend = Pick<
   BackendWasm,
-  'makeOutput' | 'typedArrayFromHeap' | 'disposeData' | 'incRef'
+  'makeOutput' | 'typedArrayFromHeap' | 'disposeData' | 'incRef' | 'dataIdMap' | 'wasm'
 >;
 
 export const WASM = 'wasm';
@@ -111,4 +111,32 @@ export function copyBlocks(
     const from = r * srcRow + srcOffset;
     dst.set(src.subarray(from, from + len), r * dstRow + dstOffset);
   }
+}
+
+/**
+ * Whether this wasm backend exposes what `aliasF32` needs (its tensor table and the module's
+ * `disposeData`); callers fall back to copying code paths when it does not.
+ */
+export function canAlias(backend: WasmBackend): boolean {
+  return (
+    typeof backend.dataIdMap?.get === 'function' &&
+    typeof (backend.wasm as { tfjs?: { disposeData?: unknown } } | undefined)?.tfjs?.disposeData === 'function'
+  );
+}
+
+/**
+ * A float32 tensor that views `base`'s memory from element `offset` on (no copy, no ownership).
+ * Release it with `releaseAlias` (never `disposeData`, which would free `base`'s memory), before
+ * `base` itself is disposed.
+ */
+export function aliasF32(backend: WasmBackend, base: tf.TensorInfo, offset: number, shape: number[]): tf.TensorInfo {
+  const start = backend.dataIdMap.get(base.dataId)!.memoryOffset;
+  return backend.makeOutput(shape, 'float32', start + offset * Float32Array.BYTES_PER_ELEMENT);
+}
+
+export function releaseAlias(backend: WasmBackend, alias: tf.TensorInfo): void {
+  const entry = backend.dataIdMap.get(alias.dataId);
+  if (entry === undefined) return;
+  backend.wasm.tfjs.disposeData(entry.id); // forgets the tensor; frees nothing
+  backend.dataIdMap.delete(alias.dataId);
 }
