@@ -1,7 +1,7 @@
 import { describe, it, expect, beforeAll } from 'vitest';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../src/index.js';
-import { setPatchChunkLimit } from '../src/backend/kernels/conv2dBackpropFilter.js';
+import { setPatchChunkLimit, setShiftedGroupPixels } from '../src/backend/kernels/conv2dBackpropFilter.js';
 import { compare, seeded } from './backendCompare.js';
 
 type Pad = 'same' | 'valid';
@@ -85,6 +85,20 @@ describe('wasm Conv2DBackpropFilter / Conv2DBackpropInput match cpu', () => {
       });
     } finally {
       setPatchChunkLimit(old);
+    }
+  });
+
+  it('stride-1 filter gradient accumulated over image groups (2 + a short group of 1) equals cpu', async () => {
+    const old = setShiftedGroupPixels(2 * 22 * 25); // 20×23 'same' 3×3: padded 22×25 per image
+    try {
+      await compare(() => {
+        const x = seeded([3, 20, 23, 4], 23);
+        const w = seeded([3, 3, 4, 5], 24);
+        const f = (a: tf.Tensor, b: tf.Tensor) => tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, 1, 'same');
+        return [tf.grads(f)([x, w], seeded([3, 20, 23, 5], 25))[1]!];
+      });
+    } finally {
+      setShiftedGroupPixels(old);
     }
   });
 

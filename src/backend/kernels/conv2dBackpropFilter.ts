@@ -124,7 +124,23 @@ export function fillPatchesTransposed(
   }
 }
 
-/** The stride-1 path (see the file comment). */
+/**
+ * Images per group of the stride-1 path: XNNPACK's GEMM slows down when the reduction (the pixel
+ * count) gets very long, so dW is accumulated over groups of about `shiftedMaxPixels` pixels.
+ */
+let shiftedMaxPixels = 20000;
+
+/** Test/tuning hook: sets the pixel budget of one group of the stride-1 path; returns the old one. */
+export function setShiftedGroupPixels(pixels: number): number {
+  if (!Number.isInteger(pixels) || pixels < 1) {
+    throw new Error(`setShiftedGroupPixels: expected a positive integer, got ${pixels}.`);
+  }
+  const old = shiftedMaxPixels;
+  shiftedMaxPixels = pixels;
+  return old;
+}
+
+/** The stride-1 path (see the file comment), over groups of whole images. */
 function filterGradShifted(
   backend: WasmBackend,
   x: tf.TensorInfo,
@@ -138,48 +154,61 @@ function filterGradShifted(
   const { batch, inH, inW, inC, kH, kW, padTop, padLeft, outH, outW } = g;
   const hp = inH + padTop + padBottom;
   const wp = inW + padLeft + padRight;
-  const plane = batch * hp * wp;
+  // Valid outputs only read rows of their own image, so images can be grouped freely.
+  const group = Math.max(1, Math.min(batch, Math.floor(shiftedMaxPixels / (hp * wp))));
+  const groups = Math.ceil(batch / group);
+  const plane = group * hp * wp;
   const margin = (kH - 1) * wp + (kW - 1); // the largest shift; read past the last channel
   const xp = backend.makeOutput([inC * plane + margin], 'float32');
-  const dyp = backend.makeOutput([plane, outC], 'float32');
   const out = backend.makeOutput(filterShape, 'float32');
-  {
+  const block = inC * outC;
+  const acc = groups > 1 ? new Float32Array(kH * kW * block) : null;
+  for (let b0 = 0; b0 < batch; b0 += group) {
+    const nb = Math.min(group, batch - b0);
+    // A new dyp per group: the matMul caches its packed right operand by tensor id, so refilling
+    // one buffer would silently reuse the first group's packing.
+    const dyp = backend.makeOutput([plane, outC], 'float32');
     const src = heapF32(backend, x);
     const xv = heapF32(backend, xp);
+    const dv = heapF32(backend, dyp);
+    const gv = heapF32(backend, dy);
     xv.fill(0);
-    for (let b = 0; b < batch; b++) {
+    dv.fill(0);
+    for (let b = 0; b < nb; b++) {
       for (let y = 0; y < inH; y++) {
         const rowBase = (b * hp + y + padTop) * wp + padLeft;
-        const srcRow = (b * inH + y) * inW * inC;
+        const srcRow = ((b0 + b) * inH + y) * inW * inC;
         for (let xx = 0; xx < inW; xx++) {
           const s = srcRow + xx * inC;
           for (let c = 0, d = rowBase + xx; c < inC; c++, d += plane) xv[d] = src[s + c]!;
         }
       }
-    }
-    const dv = heapF32(backend, dyp);
-    const gv = heapF32(backend, dy);
-    dv.fill(0);
-    const run = outW * outC;
-    for (let b = 0; b < batch; b++) {
+      const run = outW * outC;
       for (let y = 0; y < outH; y++) {
-        const s = (b * outH + y) * run;
+        const s = ((b0 + b) * outH + y) * run;
         dv.set(gv.subarray(s, s + run), (b * hp + y) * wp * outC);
       }
     }
-  }
-  const block = inC * outC;
-  for (let kh = 0; kh < kH; kh++) {
-    for (let kw = 0; kw < kW; kw++) {
-      const shifted = aliasF32(backend, xp, kh * wp + kw, [inC, plane]);
-      const prod = matMulNN(backend, shifted, dyp);
-      releaseAlias(backend, shifted);
-      heapF32(backend, out).set(heapF32(backend, prod), (kh * kW + kw) * block);
-      backend.disposeData(prod.dataId);
+    // A short last group leaves zeros in dyp's tail, so it contributes nothing there.
+    for (let kh = 0; kh < kH; kh++) {
+      for (let kw = 0; kw < kW; kw++) {
+        const shifted = aliasF32(backend, xp, kh * wp + kw, [inC, plane]);
+        const prod = matMulNN(backend, shifted, dyp);
+        releaseAlias(backend, shifted);
+        const p = heapF32(backend, prod);
+        const at = (kh * kW + kw) * block;
+        if (acc === null) {
+          heapF32(backend, out).set(p, at);
+        } else {
+          for (let i = 0; i < block; i++) acc[at + i] += p[i]!;
+        }
+        backend.disposeData(prod.dataId);
+      }
     }
+    backend.disposeData(dyp.dataId);
   }
+  if (acc !== null) heapF32(backend, out).set(acc);
   backend.disposeData(xp.dataId);
-  backend.disposeData(dyp.dataId);
   return out;
 }
 
