@@ -9,7 +9,8 @@
  * Options: --models unet,unet-padded,unet++,unet3+  --backends wasm,cpu  --size 128  --batch 4
  *          --filters 16,32,64,128,256  --steps 5 (timed train steps, after 2 warm-up steps)
  *          --forward-reps 5  --cpu-train (also time train steps on the slow cpu backend)
- *          --no-torch  --json (one JSON document on stdout instead of tables)
+ *          --no-torch  --torch-threads 1 (threads of the PyTorch reference; all its pools are pinned)
+ *          --json (one JSON document on stdout instead of tables)
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -148,12 +149,12 @@ function torchAvailable(): boolean {
   return spawnSync(TORCH_PYTHON, ['-c', 'import torch'], { stdio: 'ignore' }).status === 0;
 }
 
-function runTorch(model: string, o: { size: number; batch: number; filters: number[]; steps: number; forwardReps: number }): TorchResult | { error: string } {
+function runTorch(model: string, o: { size: number; batch: number; filters: number[]; steps: number; forwardReps: number; threads: number }): TorchResult | { error: string } {
   const script = fileURLToPath(new URL('./pytorch_reference.py', import.meta.url));
   const size = inputSizeFor(model, o.size, o.filters.length - 1);
   const r = spawnSync(TORCH_PYTHON, [
     script, '--models', model, '--size', String(size), '--batch', String(o.batch), '--filters', o.filters.join(','),
-    '--steps', String(o.steps), '--forward-reps', String(o.forwardReps), '--threads', '1',
+    '--steps', String(o.steps), '--forward-reps', String(o.forwardReps), '--threads', String(o.threads),
   ], { encoding: 'utf8', maxBuffer: 1 << 24 });
   if (r.status !== 0) return { error: (r.stderr || 'pytorch_reference.py failed').trim().split('\n').slice(-1)[0]! };
   const doc = JSON.parse(r.stdout.trim().split('\n').slice(-1)[0]!) as { results: Record<string, TorchResult> };
@@ -198,7 +199,7 @@ function printTable(model: string, runs: RunResult[], torch: TorchResult | { err
   if (t && first) {
     const g = first.gflopPerImage!;
     const batch = Number(process.env.BENCH_BATCH);
-    rows.push([`pytorch (1 thread, ${t.params} params)`, fmt(t.forwardMs, 1), fmt(t.trainStepMs), fmt((batch * 1000) / t.trainStepMs, 2),
+    rows.push([`pytorch (${process.env.BENCH_TORCH_THREADS} thread(s), ${t.params} params)`, fmt(t.forwardMs, 1), fmt(t.trainStepMs), fmt((batch * 1000) / t.trainStepMs, 2),
       fmt(g / (t.forwardMs / 1000), 1), fmt((3 * g * batch) / (t.trainStepMs / 1000), 1), '—', '—', '1.00', '1.00']);
   } else if (torch !== null && 'error' in torch) {
     rows.push(['pytorch', `error: ${torch.error}`]);
@@ -222,6 +223,7 @@ async function main(): Promise<void> {
       'forward-reps': { type: 'string' },
       'cpu-train': { type: 'boolean', default: false },
       'no-torch': { type: 'boolean', default: false },
+      'torch-threads': { type: 'string' },
       json: { type: 'boolean', default: false },
       worker: { type: 'boolean', default: false },
     },
@@ -239,6 +241,7 @@ async function main(): Promise<void> {
   const filters = values.filters?.split(',').map((f) => int(f, 0, 'filters')) ?? STANDARD.filters;
   const steps = int(values.steps, 5, 'steps');
   const forwardReps = int(values['forward-reps'], 5, 'forward-reps');
+  const torchThreads = int(values['torch-threads'], 1, 'torch-threads');
 
   if (values.worker) {
     const backend = backends[0]!;
@@ -252,19 +255,20 @@ async function main(): Promise<void> {
   }
 
   process.env.BENCH_BATCH = String(batch);
+  process.env.BENCH_TORCH_THREADS = String(torchThreads);
   const passOn = ['--size', String(size), '--batch', String(batch), '--filters', filters.join(','), '--steps', String(steps), '--forward-reps', String(forwardReps), ...(values['cpu-train'] ? ['--cpu-train'] : [])];
   const withTorch = !values['no-torch'] && torchAvailable();
-  const config = { size, batch, filters, steps, forwardReps, optimizer: 'adam(1e-3)', loss: 'binaryCrossentropy', batchNorm: true, numClasses: 1 };
+  const config = { size, batch, filters, steps, forwardReps, torchThreads, optimizer: 'adam(1e-3)', loss: 'binaryCrossentropy', batchNorm: true, numClasses: 1 };
   if (!values.json) {
     console.log(`# segmentation-models-tfjs benchmark\nconfig: filters [${filters}], BN, input ${size}×${size}×1 (classic unet: nearest valid size), 1 class, batch ${batch}, Adam, BCE; ` +
       `median of ${forwardReps} forward passes (1 image) and ${steps} train steps after warm-up; node ${process.version}`);
-    console.log(withTorch ? `PyTorch reference: ${TORCH_PYTHON} bench/pytorch_reference.py, 1 thread, run right after each model` : 'PyTorch reference unavailable (install Debian python3-torch: apt-get install python3-torch)');
+    console.log(withTorch ? `PyTorch reference: ${TORCH_PYTHON} bench/pytorch_reference.py, ${torchThreads} thread(s) (OpenMP/OpenBLAS pools pinned too), run right after each model` : 'PyTorch reference unavailable (install Debian python3-torch: apt-get install python3-torch)');
     if (backends.includes('cpu') && !values['cpu-train']) console.log('cpu backend: forward only (a train step takes minutes; --cpu-train to time it)');
   }
   const all: { model: string; runs: RunResult[]; torch: TorchResult | { error: string } | null }[] = [];
   for (const model of models) {
     const runs = backends.map((b) => runWorker(model, b, passOn));
-    const torch = withTorch ? runTorch(model, { size, batch, filters, steps, forwardReps }) : null;
+    const torch = withTorch ? runTorch(model, { size, batch, filters, steps, forwardReps, threads: torchThreads }) : null;
     all.push({ model, runs, torch });
     if (!values.json) printTable(model, runs, torch);
   }

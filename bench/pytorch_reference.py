@@ -12,13 +12,20 @@ Prints one JSON object: {"torch": version, "threads": n, "results": {model: {...
 """
 import argparse
 import json
+import os
 import statistics
 import sys
 import time
 
-import torch
-import torch.nn as nn
-import torch.nn.functional as F
+# torch.set_num_threads() does not cover the BLAS library's own thread pool (Debian's torch uses
+# OpenBLAS), so pin every pool before torch loads: the reference must really run on N threads.
+_threads = sys.argv[sys.argv.index('--threads') + 1] if '--threads' in sys.argv else '1'
+for _var in ('OMP_NUM_THREADS', 'OPENBLAS_NUM_THREADS', 'MKL_NUM_THREADS'):
+    os.environ[_var] = _threads
+
+import torch  # noqa: E402
+import torch.nn as nn  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
 
 
 def block(cin, cout, convs=2, padding=1):
