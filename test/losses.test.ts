@@ -355,3 +355,27 @@ describe('quality bar', () => {
     expect(losses.weightedCrossEntropy().name).toBe('weightedCrossEntropy');
   });
 });
+
+describe('analytic gradients match finite differences', () => {
+  it.each([
+    ['dice smooth 0', () => losses.dice({ smooth: 0 })],
+    ['tversky', () => losses.tversky({ alpha: 0.7, beta: 0.3 })],
+    ['focal logits', () => losses.focal({ fromLogits: true, mode: 'binary' })],
+    ['wce', () => losses.weightedCrossEntropy({ classWeights: [1, 3] })],
+  ] as Array<[string, () => LossFunction]>)('%s', (_n, make) => {
+    const loss = make();
+    const t = [1, 0, 1, 0, 0, 1];
+    const p = [0.7, 0.4, 0.2, 0.1, 0.6, 0.55];
+    const yt = tf.tensor4d(t, [1, 2, 3, 1]);
+    const g = tf.grad((x: tf.Tensor) => loss(yt, x))(tf.tensor4d(p, [1, 2, 3, 1])).dataSync();
+    const h = 1e-3;
+    for (let i = 0; i < p.length; i++) {
+      const up = p.slice();
+      const dn = p.slice();
+      up[i] += h;
+      dn[i] -= h;
+      const fd = (run(loss, yt, tf.tensor4d(up, [1, 2, 3, 1])) - run(loss, yt, tf.tensor4d(dn, [1, 2, 3, 1]))) / (2 * h);
+      expect(g[i]).toBeCloseTo(fd, 2);
+    }
+  });
+});
