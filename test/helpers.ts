@@ -1,60 +1,32 @@
 import * as tf from '@tensorflow/tfjs';
-import { expect } from 'vitest';
 
-/** Runs `fn` and checks no tensor is left behind. */
-export function expectNoLeak(fn: () => void): void {
-  const before = tf.memory().numTensors;
-  fn();
-  expect(tf.memory().numTensors).toBe(before);
+/** Saves a model to memory and loads it back (the tfjs round trip without any file system). */
+export async function roundTrip(model: tf.LayersModel): Promise<tf.LayersModel> {
+  let artifacts: tf.io.ModelArtifacts | undefined;
+  await model.save(
+    tf.io.withSaveHandler(async (a) => {
+      artifacts = a;
+      return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
+    }),
+  );
+  return tf.loadLayersModel(tf.io.fromMemory(artifacts!));
 }
 
-/** Evaluates a scalar-returning function and disposes the result. */
-export function value(t: tf.Tensor): number {
-  const v = t.dataSync()[0];
-  t.dispose();
-  return v;
+/** Largest absolute difference between two tensors (or lists of tensors). */
+export function maxAbsDiff(a: tf.Tensor | tf.Tensor[], b: tf.Tensor | tf.Tensor[]): number {
+  const as = Array.isArray(a) ? a : [a];
+  const bs = Array.isArray(b) ? b : [b];
+  if (as.length !== bs.length) throw new Error(`different output counts ${as.length} vs ${bs.length}`);
+  let m = 0;
+  as.forEach((t, i) => {
+    const u = bs[i]!;
+    if (t.shape.join() !== u.shape.join()) throw new Error(`shapes differ ${t.shape} vs ${u.shape}`);
+    m = Math.max(m, tf.tidy(() => tf.max(tf.abs(tf.sub(t, u))).dataSync()[0]!));
+  });
+  return m;
 }
 
-/** Deterministic pseudo-random numbers in [0, 1) (mulberry32). */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-/** Random probabilities in (0, 1), shape [b, h, w, c]. */
-export function randomProbs(shape: number[], seed: number): Float32Array {
-  const r = rng(seed);
-  return Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => 0.02 + 0.96 * r());
-}
-
-/** Random binary targets. */
-export function randomBinary(shape: number[], seed: number): Float32Array {
-  const r = rng(seed);
-  return Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => (r() < 0.4 ? 1 : 0));
-}
-
-/** Random one-hot targets (last axis c). */
-export function randomOneHot(pixels: number, c: number, seed: number): Float32Array {
-  const r = rng(seed);
-  const out = new Float32Array(pixels * c);
-  for (let i = 0; i < pixels; i++) out[i * c + Math.floor(r() * c)] = 1;
-  return out;
-}
-
-/** Row-wise softmax of random logits (plain JS). */
-export function randomSoftmax(pixels: number, c: number, seed: number): Float32Array {
-  const r = rng(seed);
-  const out = new Float32Array(pixels * c);
-  for (let i = 0; i < pixels; i++) {
-    let s = 0;
-    for (let k = 0; k < c; k++) s += out[i * c + k] = Math.exp(4 * r() - 2);
-    for (let k = 0; k < c; k++) out[i * c + k] /= s;
-  }
-  return out;
+/** Seeded random NHWC tensor. */
+export function randomImage(shape: number[], seed = 1): tf.Tensor {
+  return tf.randomUniform(shape, 0, 1, 'float32', seed);
 }

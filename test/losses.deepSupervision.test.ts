@@ -1,7 +1,7 @@
 import { describe, it, expect } from 'vitest';
 import * as tf from '@tensorflow/tfjs';
 import { deepSupervisionLosses, losses, LossFunction } from '../src/index.js';
-import { expectNoLeak } from './helpers.js';
+import { expectNoLeak } from './lossHelpers.js';
 
 await tf.setBackend('cpu');
 

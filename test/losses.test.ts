@@ -8,7 +8,7 @@ import {
   randomProbs,
   randomSoftmax,
   value,
-} from './helpers.js';
+} from './lossHelpers.js';
 
 await tf.setBackend('cpu');
 

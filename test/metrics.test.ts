@@ -1,7 +1,7 @@
 import { describe, it, expect } from 'vitest';
 import * as tf from '@tensorflow/tfjs';
 import { metrics } from '../src/index.js';
-import { expectNoLeak, randomBinary, randomProbs, value } from './helpers.js';
+import { expectNoLeak, randomBinary, randomProbs, value } from './lossHelpers.js';
 
 await tf.setBackend('cpu');
 

@@ -2,7 +2,7 @@ import { describe, it, expect } from 'vitest';
 import * as tf from '@tensorflow/tfjs';
 import { unetWeightMap, weightMapBatch, losses } from '../src/index.js';
 import { squaredDistanceTransform } from '../src/weightmap/distance.js';
-import { expectNoLeak, rng } from './helpers.js';
+import { expectNoLeak, rng } from './lossHelpers.js';
 
 await tf.setBackend('cpu');
 
