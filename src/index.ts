@@ -13,3 +13,6 @@ export { upsample2x, type UpsamplingMode, type UpsampleOptions } from './layers/
 
 // Summary
 export { paramCounts, summarize, formatCount, type ParamCounts, type ModelSummary, type SummaryRow } from './summary.js';
+
+// Losses: deep supervision
+export { deepSupervisionLosses, type OutputLoss } from './losses/deepSupervision.js';
