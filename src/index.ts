@@ -4,6 +4,13 @@
 export { createModel, listModels, registerModel, resolveModelName, getModelSpec, type ModelSpec } from './registry.js';
 export { buildUNet, unetOutputSize, unetValidInputSize, type UNetOptions } from './models/unet.js';
 export { buildUNetPadded, type UNetPaddedOptions } from './models/unetPadded.js';
+// Models: UNet++
+export {
+  buildUNetPlusPlus,
+  pruneUNetPlusPlus,
+  unetPlusPlusHeadName,
+  type UNetPlusPlusOptions,
+} from './models/unetPlusPlus.js';
 export { type CommonModelOptions, type InputShape } from './models/options.js';
 
 // Layers
