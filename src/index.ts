@@ -4,6 +4,13 @@
 export { createModel, listModels, registerModel, resolveModelName, getModelSpec, type ModelSpec } from './registry.js';
 export { buildUNet, unetOutputSize, unetValidInputSize, type UNetOptions } from './models/unet.js';
 export { buildUNetPadded, type UNetPaddedOptions } from './models/unetPadded.js';
+// Models: UNet++
+export {
+  buildUNetPlusPlus,
+  pruneUNetPlusPlus,
+  unetPlusPlusHeadName,
+  type UNetPlusPlusOptions,
+} from './models/unetPlusPlus.js';
 // UNet 3+ (full-scale skips, deep supervision, classification-guided module)
 export {
   buildUNet3Plus,

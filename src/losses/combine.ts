@@ -4,7 +4,7 @@ import { LossFunction, checkFiniteNumber, withName } from './common.js';
 /** Checks that `loss` is callable and returns a scalar result tensor; used by combinators. */
 export function callScalarLoss(
   where: string,
-  loss: LossFunction,
+  loss: (yTrue: tf.Tensor, yPred: tf.Tensor) => tf.Tensor,
   yTrue: tf.Tensor,
   yPred: tf.Tensor,
 ): tf.Scalar {

@@ -15,7 +15,7 @@ import { callScalarLoss, checkLossFunction } from './combine.js';
  * Weights must be finite, non-negative and not all zero. Each returned function returns a scalar.
  */
 export function deepSupervisionLosses(
-  loss: LossFunction,
+  loss: (yTrue: tf.Tensor, yPred: tf.Tensor) => tf.Tensor,
   weightsOrCount: number[] | number,
   numOutputs?: number,
 ): LossFunction[] {
