@@ -1,0 +1,187 @@
+import * as tf from '@tensorflow/tfjs';
+import { UPSAMPLING_MODES, type UpsamplingMode } from '../layers/upsample.js';
+
+/** `[height, width, channels]`; height and width may be `null` for variable-size input. */
+export type InputShape = [number | null, number | null, number];
+
+/** Options shared by every model of the library. */
+export interface CommonModelOptions {
+  /** `[H, W, C]`; `H`/`W` may be `null` (variable size). */
+  inputShape?: InputShape;
+  /** Output channels. Default 2 for the classic UNet, 1 otherwise. */
+  numClasses?: number;
+  /** Filters per level, shallow to deep; its length sets the depth (`filters.length − 1` poolings). */
+  filters?: number[];
+  /** BatchNormalization after every convolution. */
+  batchNorm?: boolean;
+  /** Activation of the conv blocks (any tfjs activation name). Default `'relu'`. */
+  activation?: string;
+  /** Dropout rate after every conv-block activation (0 = none). Default 0. */
+  dropout?: number;
+  /** Decoder upsampling. Default `'transpose'`. */
+  upsampling?: UpsamplingMode;
+  /** Kernel initializer of every convolution. Default `'heNormal'`. */
+  kernelInitializer?: string;
+  /** Output activation: `'sigmoid'` (default for 1 class), `'softmax'` (default for more), `'linear'` (logits). */
+  finalActivation?: string;
+  /** Model name. */
+  name?: string;
+}
+
+export type ResolvedCommonOptions = Required<CommonModelOptions>;
+
+export const COMMON_OPTION_KEYS: readonly (keyof CommonModelOptions)[] = [
+  'inputShape',
+  'numClasses',
+  'filters',
+  'batchNorm',
+  'activation',
+  'dropout',
+  'upsampling',
+  'kernelInitializer',
+  'finalActivation',
+  'name',
+];
+
+export interface CommonDefaults {
+  inputShape: InputShape;
+  numClasses: number;
+  filters: number[];
+  batchNorm: boolean;
+  upsampling?: UpsamplingMode;
+  name: string;
+}
+
+const KNOWN_ACTIVATIONS = [
+  'elu', 'hardSigmoid', 'linear', 'relu', 'relu6', 'selu', 'sigmoid', 'softmax', 'softplus',
+  'softsign', 'tanh', 'swish', 'mish', 'gelu', 'gelu_new',
+];
+const KNOWN_INITIALIZERS = [
+  'heNormal', 'heUniform', 'glorotNormal', 'glorotUniform', 'leCunNormal', 'leCunUniform',
+  'truncatedNormal', 'randomNormal', 'randomUniform', 'varianceScaling', 'orthogonal', 'zeros', 'ones',
+];
+
+/** Rejects option keys the model does not know, naming the known ones. */
+export function checkOptionKeys(model: string, options: object, knownKeys: readonly string[]): void {
+  for (const key of Object.keys(options)) {
+    if (!knownKeys.includes(key)) {
+      throw new Error(
+        `${model}: unknown option '${key}'. Known options: ${[...knownKeys].sort().join(', ')}`,
+      );
+    }
+  }
+}
+
+function isPositiveInt(v: unknown): v is number {
+  return typeof v === 'number' && Number.isInteger(v) && v > 0;
+}
+
+/** Fills defaults into the shared options and validates every one of them. */
+export function resolveCommonOptions(
+  model: string,
+  options: CommonModelOptions,
+  defaults: CommonDefaults,
+): ResolvedCommonOptions {
+  const inputShape = options.inputShape ?? defaults.inputShape;
+  if (
+    !Array.isArray(inputShape) ||
+    inputShape.length !== 3 ||
+    !inputShape.slice(0, 2).every((d) => d === null || isPositiveInt(d)) ||
+    !isPositiveInt(inputShape[2])
+  ) {
+    throw new Error(
+      `${model}: inputShape must be [height, width, channels] with positive integers ` +
+        `(height/width may be null for variable size), got ${JSON.stringify(inputShape)}`,
+    );
+  }
+  const numClasses = options.numClasses ?? defaults.numClasses;
+  if (!isPositiveInt(numClasses)) {
+    throw new Error(`${model}: numClasses must be an integer >= 1, got ${String(numClasses)}`);
+  }
+  const filters = options.filters ?? defaults.filters;
+  if (!Array.isArray(filters) || filters.length < 2) {
+    throw new Error(
+      `${model}: filters must list at least 2 levels (e.g. [64, 128, 256, 512, 1024]), got ${JSON.stringify(filters)}`,
+    );
+  }
+  const bad = filters.find((f) => !isPositiveInt(f));
+  if (bad !== undefined) {
+    throw new Error(`${model}: every entry of filters must be a positive integer, got ${String(bad)} in ${JSON.stringify(filters)}`);
+  }
+  const dropout = options.dropout ?? 0;
+  if (typeof dropout !== 'number' || !(dropout >= 0 && dropout < 1)) {
+    throw new Error(`${model}: dropout must be a rate in [0, 1), got ${String(dropout)}`);
+  }
+  const upsampling = options.upsampling ?? defaults.upsampling ?? 'transpose';
+  if (!UPSAMPLING_MODES.includes(upsampling)) {
+    throw new Error(`${model}: upsampling must be one of ${UPSAMPLING_MODES.join(', ')}, got '${String(upsampling)}'`);
+  }
+  const activation = options.activation ?? 'relu';
+  checkName(model, 'activation', activation, KNOWN_ACTIVATIONS);
+  const finalActivation = options.finalActivation ?? (numClasses === 1 ? 'sigmoid' : 'softmax');
+  checkName(model, 'finalActivation', finalActivation, KNOWN_ACTIVATIONS);
+  const kernelInitializer = options.kernelInitializer ?? 'heNormal';
+  checkName(model, 'kernelInitializer', kernelInitializer, KNOWN_INITIALIZERS);
+  const batchNorm = options.batchNorm ?? defaults.batchNorm;
+  if (typeof batchNorm !== 'boolean') {
+    throw new Error(`${model}: batchNorm must be true or false, got ${String(batchNorm)}`);
+  }
+  const name = options.name ?? defaults.name;
+  if (typeof name !== 'string' || name.length === 0) {
+    throw new Error(`${model}: name must be a non-empty string`);
+  }
+  return {
+    inputShape: [...inputShape] as InputShape,
+    numClasses,
+    filters: [...filters],
+    batchNorm,
+    activation,
+    dropout,
+    upsampling,
+    kernelInitializer,
+    finalActivation,
+    name,
+  };
+}
+
+function checkName(model: string, option: string, value: unknown, known: string[]): void {
+  if (typeof value !== 'string' || !known.includes(value)) {
+    throw new Error(`${model}: unknown ${option} '${String(value)}'. Known: ${known.join(', ')}`);
+  }
+}
+
+/**
+ * Checks that the fixed spatial sizes of `inputShape` are divisible by `2^depth`, the requirement
+ * of `depth` 2×2 poolings in a padded encoder–decoder. Names the nearest valid sizes otherwise.
+ */
+export function checkDivisibleInput(model: string, inputShape: InputShape, depth: number): void {
+  const k = 2 ** depth;
+  (['height', 'width'] as const).forEach((axis, i) => {
+    const size = inputShape[i];
+    if (size === null || size % k === 0) return;
+    const below = Math.floor(size / k) * k;
+    const above = below + k;
+    const nearest = below > 0 ? `${below} or ${above}` : `${above}`;
+    throw new Error(
+      `${model}: input ${axis} ${size} is not divisible by 2^${depth} = ${k} ` +
+        `(${depth} poolings for ${depth + 1} filter levels); nearest valid sizes: ${nearest}`,
+    );
+  });
+}
+
+/** Conv2D 1×1 (or k×k) head producing `numClasses` channels with the final activation. */
+export function outputHead(
+  x: tf.SymbolicTensor,
+  opts: { numClasses: number; finalActivation: string; kernelSize?: number; kernelInitializer?: string; name: string },
+): tf.SymbolicTensor {
+  return tf.layers
+    .conv2d({
+      filters: opts.numClasses,
+      kernelSize: opts.kernelSize ?? 1,
+      padding: 'same',
+      activation: opts.finalActivation as never,
+      kernelInitializer: (opts.kernelInitializer ?? 'glorotUniform') as never,
+      name: opts.name,
+    })
+    .apply(x) as tf.SymbolicTensor;
+}

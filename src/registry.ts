@@ -1,0 +1,81 @@
+import type * as tf from '@tensorflow/tfjs';
+import { buildUNet } from './models/unet.js';
+import { buildUNetPadded } from './models/unetPadded.js';
+
+/** A buildable architecture: its canonical name, aliases and builder. */
+export interface ModelSpec {
+  /** Canonical name, e.g. `'unet++'`. */
+  name: string;
+  /** Other accepted spellings (matched case-insensitively, ignoring `-`, `_`, spaces and dots). */
+  aliases: string[];
+  /** One line for `listModels`/CLI help. */
+  description: string;
+  build: (options: object) => tf.LayersModel;
+}
+
+const specs = new Map<string, ModelSpec>();
+const lookup = new Map<string, string>();
+
+/** Normalises a name for lookup: lower case, `plus` → `+`, separators dropped. */
+function key(name: string): string {
+  return name.toLowerCase().replace(/plus/g, '+').replace(/[\s_\-.]/g, '');
+}
+
+/** Adds an architecture to the registry (used by the library's own models; open to extensions). */
+export function registerModel(spec: ModelSpec): void {
+  for (const alias of [spec.name, ...spec.aliases]) {
+    const k = key(alias);
+    const owner = lookup.get(k);
+    if (owner !== undefined && owner !== spec.name) {
+      throw new Error(`registerModel: name '${alias}' of '${spec.name}' is already taken by '${owner}'`);
+    }
+    lookup.set(k, spec.name);
+  }
+  specs.set(spec.name, spec);
+}
+
+/** Canonical names of every registered model. */
+export function listModels(): string[] {
+  return [...specs.keys()];
+}
+
+/** The registered spec for a name or alias; throws listing the known names otherwise. */
+export function getModelSpec(name: string): ModelSpec {
+  if (typeof name !== 'string') {
+    throw new Error(`model name must be a string; known models: ${listModels().join(', ')}`);
+  }
+  const canonical = lookup.get(key(name));
+  if (canonical === undefined) {
+    throw new Error(`unknown model '${name}'. Known models: ${listModels().join(', ')}`);
+  }
+  return specs.get(canonical)!;
+}
+
+/** The canonical name for a name or alias (`'UNetPP'` → `'unet++'`). */
+export function resolveModelName(name: string): string {
+  return getModelSpec(name).name;
+}
+
+/**
+ * Builds a model by name: `createModel('unet', { inputShape: [572, 572, 1], numClasses: 2 })`.
+ * Names are case-insensitive and common aliases work (`unetpp`, `nested-unet`, `unet3plus`, ...).
+ */
+export function createModel(name: string, options: object = {}): tf.LayersModel {
+  if (options === null || typeof options !== 'object' || Array.isArray(options)) {
+    throw new Error(`createModel('${name}', options): options must be an object`);
+  }
+  return getModelSpec(name).build(options);
+}
+
+registerModel({
+  name: 'unet',
+  aliases: ['classic-unet', 'unet-valid', 'unet2015'],
+  description: 'Classic UNet (Ronneberger 2015): valid convs, centre-cropped skips; output smaller than input',
+  build: (o) => buildUNet(o),
+});
+registerModel({
+  name: 'unet-padded',
+  aliases: ['padded-unet', 'unet-same'],
+  description: "UNet with 'same' convs: output size = input size",
+  build: (o) => buildUNetPadded(o),
+});
