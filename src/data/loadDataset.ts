@@ -178,8 +178,8 @@ export async function loadSegmentationSamples(options: LoadSegmentationDatasetOp
   if (fit !== 'resize' && fit !== 'crop') throw new Error(`loadSegmentationDataset: fit must be 'resize' or 'crop', got ${String(fit)}.`);
   const normalize = options.normalize ?? 'unit';
   const inShape = options.model?.inputs[0].shape;
-  let size: [number, number] | undefined = options.size !== undefined ? sizeOption(options.size) : undefined;
-  if (!size && inShape && inShape[1] != null && inShape[2] != null) size = [inShape[1], inShape[2]];
+  const optSize: [number, number] | undefined = options.size !== undefined ? sizeOption(options.size) : undefined;
+  const size = optSize ?? (inShape && inShape[1] != null && inShape[2] != null ? [inShape[1], inShape[2]] : undefined);
   let channels = options.channels ?? (inShape?.[3] === 1 || inShape?.[3] === 3 ? inShape[3] : undefined);
   if (channels !== undefined && channels !== 1 && channels !== 3) {
     throw new Error(`loadSegmentationDataset: channels must be 1 or 3, got ${String(channels)}.`);
@@ -197,7 +197,13 @@ export async function loadSegmentationSamples(options: LoadSegmentationDatasetOp
     }
     channels ??= img.channels;
     const target = size ?? [img.height, img.width];
-    if (!size) size = target;
+    const first = samples[0];
+    if (!size && first && (first.height !== img.height || first.width !== img.width)) {
+      throw new Error(
+        `loadSegmentationDataset: image ${pair.image} is ${img.height}x${img.width} but earlier images are ` +
+          `${first.height}x${first.width}; pass size (with fit 'resize' or 'crop') to bring all images to one size.`,
+      );
+    }
     let image = toChannels(img, channels);
     normalizeImage(image, channels, img.maxValue, normalize, pair.image);
     let mask = maskLabels(msk, pair.mask);
