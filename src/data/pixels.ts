@@ -11,8 +11,7 @@ import { allocLike, type PixelArray } from './sample.js';
 export function reflectIndex(i: number, n: number): number {
   if (n <= 1) return 0;
   const period = 2 * (n - 1);
-  let k = i % period;
-  if (k < 0) k += period;
+  const k = ((i % period) + period) % period;
   return k < n ? k : period - k;
 }
 

@@ -75,15 +75,61 @@ function pair(v: number | [number, number], what: string): [number, number] {
   return p;
 }
 
+/**
+ * Propagates a [1, th, tw, c] tile through the layers' own computeOutputShape and returns the
+ * first pooling/strided layer whose input is not divisible by its stride (a tile size the model
+ * takes only with misaligned crops), or null. Returns null when shapes cannot be traced.
+ */
+function misalignedLayer(model: tf.LayersModel, th: number, tw: number, c: number): string | null {
+  const shapes = new Map<string, tf.Shape>();
+  try {
+    for (const layer of model.layers as unknown as (LayerLike & { computeOutputShape(s: tf.Shape | tf.Shape[]): tf.Shape })[]) {
+      const inbound = layer.inboundNodes?.[0]?.inboundLayers ?? [];
+      if (inbound.length === 0) {
+        shapes.set(layer.name, [1, th, tw, c]);
+        continue;
+      }
+      const ins = inbound.map((l) => shapes.get(l.name));
+      if (ins.some((x) => x === undefined)) return null;
+      const cls = layer.getClassName();
+      if (/^(MaxPooling2D|AveragePooling2D|Conv2D|SeparableConv2D|DepthwiseConv2D)$/.test(cls)) {
+        const cfg = layer.getConfig();
+        const stride = firstInt(cls.endsWith('Pooling2D') ? cfg.strides ?? cfg.poolSize : cfg.strides);
+        const [, h, w] = ins[0] as number[];
+        if (stride > 1 && (h % stride !== 0 || w % stride !== 0)) return `${layer.name} (${cls}) receives ${h}x${w}`;
+      }
+      shapes.set(layer.name, layer.computeOutputShape(ins.length === 1 ? (ins[0] as tf.Shape) : (ins as tf.Shape[])));
+    }
+  } catch {
+    return null;
+  }
+  return null;
+}
+
 function outputShapeFor(model: tf.LayersModel, th: number, tw: number, c: number): number[] {
+  const problem = misalignedLayer(model, th, tw, c);
+  if (problem !== null) {
+    throw new Error(
+      `predictTiled: ${th}x${tw} is not a valid tile size for this model: layer ${problem}, not divisible by its ` +
+        'stride; choose a tileSize the model supports (for the classic UNet see unetValidInputSize).',
+    );
+  }
   let shape: tf.Shape | tf.Shape[];
   try {
     shape = model.computeOutputShape([1, th, tw, c]);
-  } catch (e) {
-    throw new Error(
-      `predictTiled: the model does not accept ${th}x${tw} tiles (${(e as Error).message}); ` +
-        'choose a tileSize the model supports (for the classic UNet see unetValidInputSize).',
-    );
+  } catch {
+    // Some models (e.g. tf.Sequential) cannot compute shapes symbolically: probe with zeros.
+    try {
+      shape = tf.tidy(() => {
+        const y = model.predict(tf.zeros([1, th, tw, c]));
+        return (Array.isArray(y) ? y[0] : y).shape;
+      });
+    } catch (e) {
+      throw new Error(
+        `predictTiled: the model does not accept ${th}x${tw} tiles (${(e as Error).message}); ` +
+          'choose a tileSize the model supports (for the classic UNet see unetValidInputSize).',
+      );
+    }
   }
   const first = (Array.isArray(shape[0]) ? shape[0] : shape) as tf.Shape;
   return first.map((d) => Number(d));
