@@ -27,9 +27,9 @@ describe('pixel geometry against tfjs references', () => {
     let ref = tf.transpose(tf.reverse(t, 1), [1, 0, 2]);
     for (let k = 1; k <= 3; k++) {
       expect(Array.from(rotate90(img, H, W, C, k))).toEqual(Array.from(ref.dataSync()));
-      const [rh, rw] = ref.shape;
-      ref = tf.transpose(tf.reverse(ref, 1), [1, 0, 2]);
-      void rh; void rw;
+      const next = tf.transpose(tf.reverse(ref, 1), [1, 0, 2]);
+      ref.dispose();
+      ref = next;
     }
     expect(Array.from(rotate90(img, H, W, C, 4))).toEqual(Array.from(img));
     tf.dispose([t, ref]);
