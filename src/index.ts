@@ -68,3 +68,9 @@ export {
   syntheticCells, cellRadius, type SyntheticCellsOptions, type SyntheticSample, type SyntheticCell,
 } from './data/synthetic.js';
 export { predictTiled, downsamplingFactor, type TiledOptions } from './inference/tiled.js';
+
+// Training, evaluation and pictures of results (browser-safe)
+export { train, type TrainOptions, type TrainResult, type EpochLogs } from './training/train.js';
+export { evaluateSegmentation, ScoreAccumulator, type SegmentationScores } from './training/evaluate.js';
+export { trainingCurveSvg } from './training/curve.js';
+export { classMap, overlayMask, PALETTE, type OverlayImage } from './inference/overlay.js';
