@@ -74,3 +74,8 @@ export { train, type TrainOptions, type TrainResult, type EpochLogs } from './tr
 export { evaluateSegmentation, ScoreAccumulator, type SegmentationScores } from './training/evaluate.js';
 export { trainingCurveSvg } from './training/curve.js';
 export { classMap, overlayMask, PALETTE, type OverlayImage } from './inference/overlay.js';
+
+// --- backend: backend selection and fast wasm kernels (src/backend/) ---
+export { initBackend, BACKEND_CHOICES } from './backend/initBackend.js';
+export type { BackendChoice, InitBackendOptions } from './backend/initBackend.js';
+export { registerWasmKernels, WASM_KERNELS } from './backend/registerWasmKernels.js';

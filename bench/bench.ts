@@ -1,0 +1,276 @@
+/**
+ * `npm run bench [-- options]`: builds each model at a standard configuration and reports, per
+ * backend: parameters, GFLOP per image, forward ms (1 image), train-step ms (Adam, BCE), images/s,
+ * achieved GFLOP/s, peak RSS, and tensors alive (before / after step 2 / after the last step /
+ * after disposal: a leak check). Each (model, backend) runs in its own process, so peak RSS and
+ * engine state are per run. When Debian's python3-torch is installed, bench/pytorch_reference.py
+ * runs the same networks on one CPU thread right after each model, and the ratios are printed.
+ *
+ * Options: --models unet,unet-padded,unet++,unet3+  --backends wasm,cpu  --size 128  --batch 4
+ *          --filters 16,32,64,128,256  --steps 5 (timed train steps, after 2 warm-up steps)
+ *          --forward-reps 5  --cpu-train (also time train steps on the slow cpu backend)
+ *          --no-torch  --json (one JSON document on stdout instead of tables)
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import * as tf from '@tensorflow/tfjs';
+import { createModel, initBackend, listModels, unetValidInputSize, type BackendChoice } from '../src/index.js';
+import { convFlopsPerImage } from './flops.js';
+
+const STANDARD = {
+  models: ['unet', 'unet-padded', 'unet++', 'unet3+'],
+  backends: ['wasm', 'cpu'],
+  size: 128,
+  batch: 4,
+  filters: [16, 32, 64, 128, 256],
+};
+const TORCH_PYTHON = '/usr/bin/python3';
+const RESULT_TAG = 'BENCH_RESULT ';
+
+interface RunResult {
+  model: string;
+  backend: string;
+  error?: string;
+  inputSize?: number;
+  params?: number;
+  trainableParams?: number;
+  gflopPerImage?: number;
+  forwardMs?: number;
+  trainStepMs?: number | null;
+  imagesPerSec?: number | null;
+  forwardGflops?: number;
+  trainGflops?: number | null;
+  peakRssMiB?: number;
+  tensors?: { before: number; afterStep2: number | null; afterLastStep: number | null; afterDispose: number };
+  leak?: boolean;
+}
+
+interface TorchResult {
+  params: number;
+  forwardMs: number;
+  trainStepMs: number;
+  size: number;
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+function inputSizeFor(model: string, size: number, depth: number): number {
+  return model === 'unet' ? unetValidInputSize(size, depth) : size;
+}
+
+/** One (model, backend) measurement, in this process. */
+async function measure(
+  model: string,
+  backend: string,
+  o: { size: number; batch: number; filters: number[]; steps: number; forwardReps: number; train: boolean },
+): Promise<RunResult> {
+  await initBackend(backend as BackendChoice);
+  if (!listModels().includes(model)) {
+    return { model, backend, error: `model '${model}' is not registered in this build (known: ${listModels().join(', ')})` };
+  }
+  const size = inputSizeFor(model, o.size, o.filters.length - 1);
+  const before = tf.memory().numTensors;
+  const net = createModel(model, { inputShape: [size, size, 1], filters: o.filters, numClasses: 1, batchNorm: true });
+  const params = net.countParams();
+  const trainableParams = net.trainableWeights.reduce((n, w) => n + (w.shape as number[]).reduce((a, b) => a * b, 1), 0);
+  const gflop = convFlopsPerImage(net) / 1e9;
+
+  const x1 = tf.randomUniform([1, size, size, 1]);
+  const forwardOnce = () => {
+    const out = net.predict(x1);
+    const outs = Array.isArray(out) ? out : [out];
+    for (const t of outs) t.dataSync();
+    tf.dispose(outs);
+  };
+  const fwdTimes: number[] = [];
+  forwardOnce();
+  for (let i = 0; i < o.forwardReps; i++) {
+    const t0 = performance.now();
+    forwardOnce();
+    fwdTimes.push(performance.now() - t0);
+  }
+  const forwardMs = median(fwdTimes);
+
+  let trainStepMs: number | null = null;
+  let afterStep2: number | null = null;
+  let afterLastStep: number | null = null;
+  const optimizer = tf.train.adam(1e-3);
+  const x = tf.randomUniform([o.batch, size, size, 1]);
+  const ys = net.outputs.map((t) =>
+    tf.tidy(() => tf.cast(tf.greater(tf.randomUniform([o.batch, ...(t.shape.slice(1) as number[])]), 0.5), 'float32')),
+  );
+  if (o.train) {
+    net.compile({ optimizer, loss: net.outputs.map(() => 'binaryCrossentropy') });
+    await net.trainOnBatch(x, ys);
+    await net.trainOnBatch(x, ys);
+    afterStep2 = tf.memory().numTensors;
+    const times: number[] = [];
+    for (let i = 0; i < o.steps; i++) {
+      const t0 = performance.now();
+      await net.trainOnBatch(x, ys); // returns loss values: waits for the step to finish
+      times.push(performance.now() - t0);
+    }
+    afterLastStep = tf.memory().numTensors;
+    trainStepMs = median(times);
+  }
+  tf.dispose([x1, x, ...ys]);
+  net.dispose();
+  optimizer.dispose();
+  const afterDispose = tf.memory().numTensors;
+  const peakRssMiB = process.resourceUsage().maxRSS / 1024;
+  return {
+    model,
+    backend,
+    inputSize: size,
+    params,
+    trainableParams,
+    gflopPerImage: gflop,
+    forwardMs,
+    trainStepMs,
+    imagesPerSec: trainStepMs === null ? null : (o.batch * 1000) / trainStepMs,
+    forwardGflops: gflop / (forwardMs / 1000),
+    // A train step does the forward pass plus two backward convolutions per forward one: 3×.
+    trainGflops: trainStepMs === null ? null : (3 * gflop * o.batch) / (trainStepMs / 1000),
+    peakRssMiB,
+    tensors: { before, afterStep2, afterLastStep, afterDispose },
+    leak: afterDispose !== before || (afterStep2 !== null && afterStep2 !== afterLastStep),
+  };
+}
+
+function torchAvailable(): boolean {
+  if (!existsSync(TORCH_PYTHON)) return false;
+  return spawnSync(TORCH_PYTHON, ['-c', 'import torch'], { stdio: 'ignore' }).status === 0;
+}
+
+function runTorch(model: string, o: { size: number; batch: number; filters: number[]; steps: number; forwardReps: number }): TorchResult | { error: string } {
+  const script = fileURLToPath(new URL('./pytorch_reference.py', import.meta.url));
+  const size = inputSizeFor(model, o.size, o.filters.length - 1);
+  const r = spawnSync(TORCH_PYTHON, [
+    script, '--models', model, '--size', String(size), '--batch', String(o.batch), '--filters', o.filters.join(','),
+    '--steps', String(o.steps), '--forward-reps', String(o.forwardReps), '--threads', '1',
+  ], { encoding: 'utf8', maxBuffer: 1 << 24 });
+  if (r.status !== 0) return { error: (r.stderr || 'pytorch_reference.py failed').trim().split('\n').slice(-1)[0]! };
+  const doc = JSON.parse(r.stdout.trim().split('\n').slice(-1)[0]!) as { results: Record<string, TorchResult> };
+  return doc.results[model]!;
+}
+
+function runWorker(model: string, backend: string, args: string[]): RunResult {
+  const script = fileURLToPath(import.meta.url);
+  const r = spawnSync(process.execPath, [...process.execArgv, script, '--worker', '--models', model, '--backends', backend, ...args], {
+    encoding: 'utf8',
+    maxBuffer: 1 << 24,
+  });
+  const line = (r.stdout ?? '').split('\n').find((l) => l.startsWith(RESULT_TAG));
+  if (line === undefined) {
+    const why = (r.stderr || r.stdout || `exit ${r.status}`).trim().split('\n').filter((l) => l.trim()).slice(-1)[0];
+    return { model, backend, error: why ?? 'worker failed' };
+  }
+  return JSON.parse(line.slice(RESULT_TAG.length)) as RunResult;
+}
+
+const fmt = (v: number | null | undefined, digits = 0) => (v === null || v === undefined ? '—' : v.toFixed(digits));
+
+function printTable(model: string, runs: RunResult[], torch: TorchResult | { error: string } | null): void {
+  const first = runs.find((r) => r.error === undefined);
+  console.log(`\n## ${model}` + (first ? ` (input ${first.inputSize}×${first.inputSize}×1, ${fmt(first.gflopPerImage, 2)} GFLOP/image, ${first.params} params, ${first.trainableParams} trainable)` : ''));
+  const head = ['backend', 'forward ms', 'train step ms', 'img/s', 'fwd GFLOP/s', 'train GFLOP/s', 'peak RSS MiB', 'tensors before/step2/last/after', 'fwd ×torch', 'train ×torch'];
+  const rows: string[][] = [];
+  const t = torch !== null && !('error' in torch) ? torch : null;
+  for (const r of runs) {
+    if (r.error !== undefined) {
+      rows.push([r.backend, `error: ${r.error}`]);
+      continue;
+    }
+    const tn = r.tensors!;
+    rows.push([
+      r.backend, fmt(r.forwardMs, 1), r.trainStepMs === null ? 'skipped' : fmt(r.trainStepMs), fmt(r.imagesPerSec, 2),
+      fmt(r.forwardGflops, 1), fmt(r.trainGflops, 1), fmt(r.peakRssMiB),
+      `${tn.before}/${tn.afterStep2 ?? '—'}/${tn.afterLastStep ?? '—'}/${tn.afterDispose}${r.leak ? ' LEAK' : ''}`,
+      t ? fmt(r.forwardMs! / t.forwardMs, 2) : '—', t && r.trainStepMs ? fmt(r.trainStepMs / t.trainStepMs, 2) : '—',
+    ]);
+  }
+  if (t && first) {
+    const g = first.gflopPerImage!;
+    const batch = Number(process.env.BENCH_BATCH);
+    rows.push([`pytorch (1 thread, ${t.params} params)`, fmt(t.forwardMs, 1), fmt(t.trainStepMs), fmt((batch * 1000) / t.trainStepMs, 2),
+      fmt(g / (t.forwardMs / 1000), 1), fmt((3 * g * batch) / (t.trainStepMs / 1000), 1), '—', '—', '1.00', '1.00']);
+  } else if (torch !== null && 'error' in torch) {
+    rows.push(['pytorch', `error: ${torch.error}`]);
+  }
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: string[]) => '| ' + head.map((_, i) => (cells[i] ?? '').padEnd(widths[i]!)).join(' | ') + ' |';
+  console.log(line(head));
+  console.log('|' + widths.map((w) => '-'.repeat(w + 2)).join('|') + '|');
+  for (const r of rows) console.log(line(r));
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      models: { type: 'string' },
+      backends: { type: 'string' },
+      size: { type: 'string' },
+      batch: { type: 'string' },
+      filters: { type: 'string' },
+      steps: { type: 'string' },
+      'forward-reps': { type: 'string' },
+      'cpu-train': { type: 'boolean', default: false },
+      'no-torch': { type: 'boolean', default: false },
+      json: { type: 'boolean', default: false },
+      worker: { type: 'boolean', default: false },
+    },
+  });
+  const int = (v: string | undefined, d: number, what: string) => {
+    if (v === undefined) return d;
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 1) throw new Error(`bench: --${what} must be a positive integer, got '${v}'`);
+    return n;
+  };
+  const models = values.models?.split(',') ?? STANDARD.models;
+  const backends = values.backends?.split(',') ?? STANDARD.backends;
+  const size = int(values.size, STANDARD.size, 'size');
+  const batch = int(values.batch, STANDARD.batch, 'batch');
+  const filters = values.filters?.split(',').map((f) => int(f, 0, 'filters')) ?? STANDARD.filters;
+  const steps = int(values.steps, 5, 'steps');
+  const forwardReps = int(values['forward-reps'], 5, 'forward-reps');
+
+  if (values.worker) {
+    const backend = backends[0]!;
+    const slowCpu = backend === 'cpu';
+    const r = await measure(models[0]!, backend, {
+      size, batch, filters, steps: slowCpu ? Math.min(steps, 2) : steps,
+      forwardReps: slowCpu ? Math.min(forwardReps, 2) : forwardReps, train: !slowCpu || values['cpu-train'],
+    }).catch((e: Error) => ({ model: models[0]!, backend, error: e.message.split('\n')[0] }) as RunResult);
+    console.log(RESULT_TAG + JSON.stringify(r));
+    return;
+  }
+
+  process.env.BENCH_BATCH = String(batch);
+  const passOn = ['--size', String(size), '--batch', String(batch), '--filters', filters.join(','), '--steps', String(steps), '--forward-reps', String(forwardReps), ...(values['cpu-train'] ? ['--cpu-train'] : [])];
+  const withTorch = !values['no-torch'] && torchAvailable();
+  const config = { size, batch, filters, steps, forwardReps, optimizer: 'adam(1e-3)', loss: 'binaryCrossentropy', batchNorm: true, numClasses: 1 };
+  if (!values.json) {
+    console.log(`# segmentation-models-tfjs benchmark\nconfig: filters [${filters}], BN, input ${size}×${size}×1 (classic unet: nearest valid size), 1 class, batch ${batch}, Adam, BCE; ` +
+      `median of ${forwardReps} forward passes (1 image) and ${steps} train steps after warm-up; node ${process.version}`);
+    console.log(withTorch ? `PyTorch reference: ${TORCH_PYTHON} bench/pytorch_reference.py, 1 thread, run right after each model` : 'PyTorch reference unavailable (install Debian python3-torch: apt-get install python3-torch)');
+    if (backends.includes('cpu') && !values['cpu-train']) console.log('cpu backend: forward only (a train step takes minutes; --cpu-train to time it)');
+  }
+  const all: { model: string; runs: RunResult[]; torch: TorchResult | { error: string } | null }[] = [];
+  for (const model of models) {
+    const runs = backends.map((b) => runWorker(model, b, passOn));
+    const torch = withTorch ? runTorch(model, { size, batch, filters, steps, forwardReps }) : null;
+    all.push({ model, runs, torch });
+    if (!values.json) printTable(model, runs, torch);
+  }
+  if (values.json) {
+    console.log(JSON.stringify({ config, node: process.version, torch: withTorch ? 'available' : 'unavailable', results: all }, null, 2));
+  }
+}
+
+await main();

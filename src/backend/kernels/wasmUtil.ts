@@ -1,0 +1,142 @@
+/**
+ * Shared plumbing for this library's kernels on the tfjs `wasm` backend.
+ *
+ * Kernels receive `TensorInfo`s whose data live in the wasm heap. The rules we follow:
+ * - a kernel's inputs are not ours: never dispose them; a returned output that aliases an input's
+ *   data must `incRef` it first;
+ * - every intermediate we allocate (`makeOutput`, or returned by another kernel) is released with
+ *   `disposeData` before returning;
+ * - heap views (`typedArrayFromHeap`) are taken only after the last allocation, because an
+ *   allocation may grow (and so detach) the wasm memory.
+ */
+import * as tf from '@tensorflow/tfjs';
+import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
+
+export type WasmBackend = Pick<
+  BackendWasm,
+  'makeOutput' | 'typedArrayFromHeap' | 'disposeData' | 'incRef' | 'dataIdMap' | 'wasm'
+>;
+
+export const WASM = 'wasm';
+
+type KernelFunc = (args: {
+  inputs: Record<string, tf.TensorInfo>;
+  backend: WasmBackend;
+  attrs?: Record<string, unknown>;
+}) => tf.TensorInfo;
+
+/**
+ * The wasm backend's own kernel functions that we build on, captured before we replace anything
+ * (so e.g. our Conv2DBackpropInput can still fall back to the stock one).
+ */
+const originals = new Map<string, KernelFunc>();
+
+export function captureOriginal(name: string): void {
+  if (originals.has(name)) return;
+  const config = tf.getKernel(name, WASM);
+  if (config === undefined) return;
+  originals.set(name, config.kernelFunc as unknown as KernelFunc);
+}
+
+export function original(name: string): KernelFunc {
+  captureOriginal(name);
+  const fn = originals.get(name);
+  if (fn === undefined) {
+    throw new Error(
+      `The tfjs wasm backend has no '${name}' kernel registered; import ` +
+        `'@tensorflow/tfjs-backend-wasm' (initBackend('wasm') does this) before registering kernels.`,
+    );
+  }
+  return fn;
+}
+
+/** Float32 view of a wasm tensor's data. Take it after the last allocation of the kernel. */
+export function heapF32(backend: WasmBackend, t: tf.TensorInfo): Float32Array {
+  return backend.typedArrayFromHeap(t) as Float32Array;
+}
+
+/** A float32 matMul a[M,K] · b[K,N] (no transposes: the fast XNNPACK path). Caller disposes. */
+export function matMulNN(
+  backend: WasmBackend,
+  a: tf.TensorInfo,
+  b: tf.TensorInfo,
+): tf.TensorInfo {
+  return original('BatchMatMul')({
+    inputs: { a, b },
+    backend,
+    attrs: { transposeA: false, transposeB: false },
+  });
+}
+
+/** Same data, another shape (no copy). The result shares `t`'s data; `incRef` is the caller's job. */
+export function viewAs(t: tf.TensorInfo, shape: number[]): tf.TensorInfo {
+  return { dataId: t.dataId, shape, dtype: t.dtype };
+}
+
+export function requireFloat32(kernel: string, ...ts: tf.TensorInfo[]): void {
+  for (const t of ts) {
+    if (t.dtype !== 'float32') {
+      throw new Error(`${kernel} (wasm): expected float32 tensors, got ${t.dtype}; cast with tf.cast(x, 'float32').`);
+    }
+  }
+}
+
+export function requireChannelsLast(kernel: string, dataFormat: unknown): void {
+  if (dataFormat !== undefined && dataFormat !== 'NHWC' && dataFormat !== 'channelsLast') {
+    throw new Error(
+      `${kernel} (wasm): dataFormat '${String(dataFormat)}' is not supported; use channels-last (NHWC) tensors.`,
+    );
+  }
+}
+
+/** Reusable JS scratch space (grows, never shrinks), so hot kernels do not churn the GC. */
+let scratch = new Float32Array(0);
+export function scratchF32(size: number): Float32Array {
+  if (scratch.length < size) scratch = new Float32Array(size);
+  return scratch.subarray(0, size);
+}
+
+export type TypedData = Float32Array | Int32Array | Uint8Array;
+
+/**
+ * Copies `rows` blocks of `len` elements: block r goes from src[r*srcRow + srcOffset] to
+ * dst[r*dstRow + dstOffset]. The inner loop of Concat and SplitV along any axis.
+ */
+export function copyBlocks(
+  src: TypedData, srcRow: number, srcOffset: number,
+  dst: TypedData, dstRow: number, dstOffset: number,
+  rows: number, len: number,
+): void {
+  for (let r = 0; r < rows; r++) {
+    const from = r * srcRow + srcOffset;
+    dst.set(src.subarray(from, from + len), r * dstRow + dstOffset);
+  }
+}
+
+/**
+ * Whether this wasm backend exposes what `aliasF32` needs (its tensor table and the module's
+ * `disposeData`); callers fall back to copying code paths when it does not.
+ */
+export function canAlias(backend: WasmBackend): boolean {
+  return (
+    typeof backend.dataIdMap?.get === 'function' &&
+    typeof (backend.wasm as { tfjs?: { disposeData?: unknown } } | undefined)?.tfjs?.disposeData === 'function'
+  );
+}
+
+/**
+ * A float32 tensor that views `base`'s memory from element `offset` on (no copy, no ownership).
+ * Release it with `releaseAlias` (never `disposeData`, which would free `base`'s memory), before
+ * `base` itself is disposed.
+ */
+export function aliasF32(backend: WasmBackend, base: tf.TensorInfo, offset: number, shape: number[]): tf.TensorInfo {
+  const start = backend.dataIdMap.get(base.dataId)!.memoryOffset;
+  return backend.makeOutput(shape, 'float32', start + offset * Float32Array.BYTES_PER_ELEMENT);
+}
+
+export function releaseAlias(backend: WasmBackend, alias: tf.TensorInfo): void {
+  const entry = backend.dataIdMap.get(alias.dataId);
+  if (entry === undefined) return;
+  backend.wasm.tfjs.disposeData(entry.id); // forgets the tensor; frees nothing
+  backend.dataIdMap.delete(alias.dataId);
+}

@@ -1,0 +1,122 @@
+import { describe, it, expect, beforeAll } from 'vitest';
+import * as tf from '@tensorflow/tfjs';
+import { initBackend } from '../src/index.js';
+import { tileInto } from '../src/backend/kernels/tile.js';
+import { compare, seeded } from './backendCompare.js';
+
+beforeAll(async () => {
+  expect(await initBackend('wasm')).toBe('wasm');
+});
+
+describe('wasm Tile', () => {
+  const cases: [number[], number[]][] = [
+    [[1, 1, 1, 5], [2, 3, 4, 1]], // batch-norm gradient pattern
+    [[3], [4]],
+    [[2, 3], [1, 1]],
+    [[2, 3], [3, 2]],
+    [[2, 1, 3], [1, 5, 2]],
+    [[3, 2, 2, 1, 2], [2, 1, 3, 2, 1]],
+    [[2, 2], [0, 3]],
+  ];
+  for (const [shape, reps] of cases) {
+    it(`[${shape}] × [${reps}] matches cpu (float32 and int32)`, async () => {
+      await compare(() => [tf.tile(seeded(shape, 1), reps), tf.tile(tf.cast(tf.mul(seeded(shape, 2), 100), 'int32'), reps)]);
+    });
+  }
+  it('tileInto agrees with a by-index reference', () => {
+    const shape = [2, 3, 2];
+    const reps = [2, 1, 3];
+    const x = Float32Array.from({ length: 12 }, (_, i) => i + 1);
+    const out = new Float32Array(2 * 2 * 3 * 2 * 3);
+    tileInto(x, shape, reps, out);
+    const os = [4, 3, 6];
+    for (let a = 0; a < os[0]; a++) for (let b = 0; b < os[1]; b++) for (let c = 0; c < os[2]; c++) {
+      const src = ((a % 2) * 3 + (b % 3)) * 2 + (c % 2);
+      expect(out[(a * os[1] + b) * os[2] + c]).toBe(x[src]);
+    }
+  });
+  it('tiles bool tensors', async () => {
+    await tf.setBackend('wasm');
+    const t = tf.tile(tf.tensor1d([true, false], 'bool'), [3]);
+    expect(Array.from(t.dataSync())).toEqual([1, 0, 1, 0, 1, 0]);
+    t.dispose();
+  });
+});
+
+describe('wasm SplitV and Concat', () => {
+  for (const axis of [0, 1, 2, 3, -1]) {
+    it(`split and concat along axis ${axis} match cpu`, async () => {
+      await compare(() => {
+        const x = seeded([3, 4, 5, 6], 3);
+        const ax = axis < 0 ? 4 + axis : axis;
+        const n = x.shape[ax];
+        const parts = tf.split(x, [1, n - 3, 2], axis);
+        const equal = tf.split(x, n % 2 === 0 ? 2 : 1, axis);
+        const joined = tf.concat([parts[2], x, parts[0]], axis);
+        return [...parts, ...equal, joined];
+      });
+    });
+  }
+  it('concat of int32 and of a single tensor match cpu; gradients of concat match', async () => {
+    await compare(() => {
+      const a = tf.cast(tf.mul(seeded([2, 3], 4), 10), 'int32');
+      const b = tf.cast(tf.mul(seeded([2, 5], 5), 10), 'int32');
+      const x = seeded([2, 3, 3, 2], 6);
+      const y = seeded([2, 3, 3, 5], 7);
+      const [gx, gy] = tf.grads((p: tf.Tensor, q: tf.Tensor) => tf.concat([p, q], 3))([x, y], seeded([2, 3, 3, 7], 8));
+      return [tf.cast(tf.concat([a, b], 1), 'float32'), tf.concat([x]), gx, gy];
+    });
+  });
+});
+
+describe('wasm Sum, Mean and Identity', () => {
+  const axesCases: (number | number[] | undefined)[] = [undefined, 0, [0, 1], [0, 1, 2], [0, 1, 2, 3], 3, [1, 2], -1];
+  for (const axes of axesCases) {
+    for (const keepDims of [false, true]) {
+      it(`sum/mean over ${JSON.stringify(axes)} keepDims=${keepDims} match cpu`, async () => {
+        await compare(() => {
+          const x = seeded([3, 5, 7, 9], 9);
+          return [tf.sum(x, axes, keepDims), tf.mean(x, axes, keepDims)];
+        });
+      });
+    }
+  }
+  it('row counts with and without a pooling window (prime 1031, 17, 2×512) match cpu', async () => {
+    await compare(() => {
+      const xs = [seeded([1031, 3], 20), seeded([17, 4], 21), seeded([2, 512, 5], 22)];
+      return xs.flatMap((x) => [tf.sum(x, 0), tf.mean(x, 0), tf.sum(x)]);
+    });
+  });
+  it('sum of an int32 tensor stays int32 and exact', async () => {
+    await tf.setBackend('wasm');
+    const s = tf.sum(tf.tensor2d([1, 2, 3, 4, 5, 6], [3, 2], 'int32'), 0);
+    expect(s.dtype).toBe('int32');
+    expect(Array.from(s.dataSync())).toEqual([9, 12]);
+    s.dispose();
+  });
+  it('large column sums keep float32-level accuracy against a float64 reference', async () => {
+    await tf.setBackend('wasm');
+    const rows = 5000;
+    const cols = 3;
+    const v = Float32Array.from({ length: rows * cols }, (_, i) => Math.sin(i) + 0.5);
+    const s = tf.sum(tf.tensor2d(v, [rows, cols]), 0);
+    const got = s.dataSync();
+    s.dispose();
+    for (let c = 0; c < cols; c++) {
+      let ref = 0;
+      for (let r = 0; r < rows; r++) ref += v[r * cols + c];
+      expect(Math.abs(got[c] - ref) / Math.abs(ref)).toBeLessThan(1e-6);
+    }
+  });
+  it('identity shares data and survives disposing its input', async () => {
+    await tf.setBackend('wasm');
+    const x = tf.tensor1d([1, 2, 3]);
+    const before = tf.engine().backend.numDataIds();
+    const y = tf.engine().runKernel('Identity', { x }) as tf.Tensor;
+    expect(tf.engine().backend.numDataIds()).toBe(before); // no copy
+    x.dispose();
+    expect(Array.from(y.dataSync())).toEqual([1, 2, 3]);
+    y.dispose();
+    expect(tf.engine().backend.numDataIds()).toBe(before - 1);
+  });
+});
