@@ -8,7 +8,7 @@ export * from './index.js';
 export { fileSystem, registerFileHandler, FILE_SCHEME } from './io/fileHandler.js';
 export { decodeImage, encodePng, encodeJpeg, readImage, writeImage, floatToRaw, type RawImage } from './data/images.js';
 export {
-  loadSegmentationDataset, loadSegmentationSamples, pairImageMaskFiles,
+  loadSegmentationDataset, loadSegmentationSamples, pairImageMaskFiles, rawToFloat,
   type LoadSegmentationDatasetOptions, type Normalization,
 } from './data/loadDataset.js';
 

@@ -246,3 +246,13 @@ export async function loadSegmentationDataset(options: LoadSegmentationDatasetOp
   }
   return createSegmentationDataset(samples, { ...options, outputSize });
 }
+
+/**
+ * Converts a decoded image to normalised float pixels with `channels` channels, exactly as the
+ * dataset loader does (so inference sees what training saw).
+ */
+export function rawToFloat(raw: RawImage, channels: 1 | 3, normalize: Normalization = 'unit', file = 'image'): Float32Array {
+  const data = toChannels(raw, channels);
+  normalizeImage(data, channels, raw.maxValue, normalize, file);
+  return data;
+}
