@@ -20,7 +20,7 @@ Commands:
       history.json and training-curve.svg to --out.
   predict --model DIR --input FILE|DIR --out DIR [--backend auto]
       Write <name>_mask.png and <name>_overlay.png for every image (any size: overlap-tile).
-  demo [--out demo-output] [--epochs 12] [--count 320] [--size 64] [--backend auto]
+  demo [--out demo-output] [--epochs 8] [--count 320] [--size 64] [--backend auto]
       Train a small UNet++ on synthetic cells and write overlays and a training curve.
   models
       List the model names.
