@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // The `segmentation-models-tfjs` executable.
 import * as tf from '@tensorflow/tfjs';
+import './node.js';
 import { main } from './cli/main.js';
 
 // Silence the pure-JS backend's "install tfjs-node" banner in CLI output.

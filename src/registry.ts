@@ -2,6 +2,7 @@ import type * as tf from '@tensorflow/tfjs';
 import { buildUNet } from './models/unet.js';
 import { buildUNetPadded } from './models/unetPadded.js';
 import { buildUNet3Plus } from './models/unet3plus.js';
+import { buildUNetPlusPlus } from './models/unetPlusPlus.js';
 
 /** A buildable architecture: its canonical name, aliases and builder. */
 export interface ModelSpec {
@@ -79,6 +80,12 @@ registerModel({
   aliases: ['padded-unet', 'unet-same'],
   description: "UNet with 'same' convs: output size = input size",
   build: (o) => buildUNetPadded(o),
+});
+registerModel({
+  name: 'unet++',
+  aliases: ['unetpp', 'unet_plus_plus', 'nested-unet', 'unet2plus', 'unet-nested'],
+  description: 'UNet++ (Zhou 2018): nested dense skip pathways, optional deep supervision, prunable',
+  build: (o) => buildUNetPlusPlus(o),
 });
 registerModel({
   name: 'unet3+',

@@ -53,3 +53,66 @@ describe('CLI', () => {
     expect(stderr).toMatch(/^error: .*Nearest valid sizes: 556 or 572/);
   });
 });
+
+describe('CLI train / predict / demo end to end (tiny)', () => {
+  it('trains on folders, predicts a folder and a larger image, and runs the demo', async () => {
+    const { mkdtempSync, mkdirSync, writeFileSync, existsSync, readFileSync, rmSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const { syntheticCells, encodePng, decodeImage } = await import('../src/node.js');
+    const dir = mkdtempSync(join(tmpdir(), 'smtf-cli-'));
+    try {
+      mkdirSync(join(dir, 'images'));
+      mkdirSync(join(dir, 'masks'));
+      const u8 = (a: ArrayLike<number>, scale: number) => Uint8Array.from(a as number[], (v) => Math.round(Math.min(1, Math.max(0, v * scale)) * 255));
+      syntheticCells({ count: 8, size: 16, seed: 5 }).forEach((s, i) => {
+        writeFileSync(join(dir, 'images', `cell${i}.png`), encodePng({ data: u8(s.image, 1), height: 16, width: 16, channels: 1, maxValue: 255 }));
+        writeFileSync(join(dir, 'masks', `cell${i}.png`), encodePng({ data: u8(s.mask, 1), height: 16, width: 16, channels: 1, maxValue: 255 }));
+      });
+      const big = syntheticCells({ count: 1, size: [24, 40], seed: 9 })[0]!;
+      mkdirSync(join(dir, 'big'));
+      writeFileSync(join(dir, 'big', 'wide.png'), encodePng({ data: u8(big.image, 1), height: 24, width: 40, channels: 1, maxValue: 255 }));
+
+      const out = join(dir, 'run');
+      const log = await run([
+        'train', '--model', 'unet-padded', '--images', join(dir, 'images'), '--masks', join(dir, 'masks'), '--out', out,
+        '--epochs', '2', '--batch-size', '4', '--filters', '4,8', '--validation-split', '0.25', '--backend', 'cpu', '--augment',
+      ]);
+      expect(log).toMatch(/unet-padded: [\d,]+ parameters; 6 training \/ 2 validation pairs of 16x16x1/);
+      expect(log).toMatch(/epoch 2\/2 loss/);
+      for (const f of ['model.json', 'weights.bin', 'training.json', 'history.json', 'training-curve.svg']) {
+        expect(existsSync(join(out, f)), f).toBe(true);
+      }
+      const record = JSON.parse(readFileSync(join(out, 'training.json'), 'utf8'));
+      expect(record).toMatchObject({ model: 'unet-padded', numClasses: 1, channels: 1, size: [16, 16], normalize: 'unit', epochs: 2 });
+
+      const pred = join(dir, 'pred');
+      await run(['predict', '--model', out, '--input', join(dir, 'images'), '--out', pred, '--backend', 'cpu']);
+      const mask = decodeImage(readFileSync(join(pred, 'cell0_mask.png')));
+      expect([mask.height, mask.width, mask.channels]).toEqual([16, 16, 1]);
+      expect(Array.from(mask.data).every((v) => v === 0 || v === 255)).toBe(true);
+      const overlay = decodeImage(readFileSync(join(pred, 'cell0_overlay.png')));
+      expect([overlay.height, overlay.width, overlay.channels]).toEqual([16, 16, 3]);
+      // a larger image than the model's 16x16 input goes through overlap-tile prediction
+      await run(['predict', '--model', join(out, 'model.json'), '--input', join(dir, 'big', 'wide.png'), '--out', pred]);
+      const wide = decodeImage(readFileSync(join(pred, 'wide_mask.png')));
+      expect([wide.height, wide.width]).toEqual([24, 40]);
+      await expect(run(['predict', '--model', out, '--input', join(dir, 'nope'), '--out', pred])).rejects.toThrow(/nope does not exist/);
+      await expect(run(['train', '--model', 'unet', '--images', 'x'])).rejects.toThrow(/missing --masks/);
+
+      const demoOut = join(dir, 'demo');
+      const lines: string[] = [];
+      const code = await main(
+        ['demo', '--epochs', '1', '--count', '10', '--size', '16', '--filters', '4,8', '--batch-size', '4', '--out', demoOut, '--backend', 'cpu'],
+        (s) => lines.push(s),
+      );
+      const dice = Number(/validation Dice (\d\.\d+)/.exec(lines.join('\n'))![1]);
+      expect(code).toBe(dice >= 0.8 ? 0 : 2);
+      for (const f of ['overlay-0.png', 'overlay-1.png', 'training-curve.svg', 'model/model.json']) expect(existsSync(join(demoOut, f)), f).toBe(true);
+      const pic = decodeImage(readFileSync(join(demoOut, 'overlay-0.png')));
+      expect([pic.height, pic.width, pic.channels]).toEqual([64, 3 * 64 + 8, 3]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 240_000);
+});

@@ -1,0 +1,165 @@
+/**
+ * A `file://` IOHandler for Node without @tensorflow/tfjs-node, writing the same layout as
+ * tfjs-node: `<dir>/model.json` (topology + weights manifest) and `<dir>/weights.bin`.
+ * Node-only (uses fs and path); registered by the Node entry on import.
+ *
+ *   await model.save('file://./my-model');
+ *   const m = await tf.loadLayersModel('file://./my-model/model.json');
+ */
+import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { basename, dirname, join, resolve } from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+
+export const FILE_SCHEME = 'file://';
+const MODEL_JSON = 'model.json';
+const WEIGHTS_BIN = 'weights.bin';
+
+const DTYPE_BYTES: Record<string, number> = { float32: 4, int32: 4, bool: 1, complex64: 8, uint8: 1, uint16: 2, float16: 2 };
+
+async function isDirectory(p: string): Promise<boolean> {
+  try {
+    return (await stat(p)).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+function expectedWeightBytes(specs: tf.io.WeightsManifestEntry[]): number | null {
+  let total = 0;
+  for (const s of specs) {
+    const dtype = s.quantization?.dtype ?? s.dtype;
+    const bytes = DTYPE_BYTES[dtype];
+    if (bytes === undefined) return null; // e.g. string weights: size not known in advance
+    total += s.shape.reduce((a, d) => a * d, 1) * bytes;
+  }
+  return total;
+}
+
+/** Reads a file, turning "not found" into an error that names it and what it is for. */
+async function readNamed(path: string, what: string): Promise<Buffer> {
+  try {
+    return await readFile(path);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') throw new Error(`Cannot load model: ${what} not found: ${path}`);
+    throw new Error(`Cannot load model: cannot read ${what} ${path}: ${(e as Error).message}`);
+  }
+}
+
+class FileSystemHandler implements tf.io.IOHandler {
+  constructor(private readonly path: string) {}
+
+  async save(artifacts: tf.io.ModelArtifacts): Promise<tf.io.SaveResult> {
+    if (artifacts.modelTopology instanceof ArrayBuffer) {
+      throw new Error('file:// save: binary model topologies are not supported; save a LayersModel (JSON topology).');
+    }
+    let dir = this.path;
+    let jsonName = MODEL_JSON;
+    let weightsName = WEIGHTS_BIN;
+    if (dir.toLowerCase().endsWith('.json')) {
+      jsonName = basename(dir);
+      weightsName = `${jsonName.slice(0, -5)}.weights.bin`;
+      dir = dirname(dir);
+    }
+    try {
+      await mkdir(dir, { recursive: true });
+    } catch (e) {
+      throw new Error(`file:// save: cannot create directory ${dir}: ${(e as Error).message}`);
+    }
+    const weightData = artifacts.weightData === undefined
+      ? new ArrayBuffer(0)
+      : tf.io.CompositeArrayBuffer.join(artifacts.weightData);
+    const modelJSON: Record<string, unknown> = {
+      modelTopology: artifacts.modelTopology,
+      format: artifacts.format,
+      generatedBy: artifacts.generatedBy,
+      convertedBy: artifacts.convertedBy,
+      weightsManifest: [{ paths: [weightsName], weights: artifacts.weightSpecs ?? [] }],
+    };
+    for (const key of ['trainingConfig', 'signature', 'userDefinedMetadata', 'modelInitializer', 'initializerSignature'] as const) {
+      if (artifacts[key] !== undefined) modelJSON[key] = artifacts[key];
+    }
+    const jsonPath = join(dir, jsonName);
+    try {
+      await writeFile(join(dir, weightsName), new Uint8Array(weightData));
+      await writeFile(jsonPath, JSON.stringify(modelJSON));
+    } catch (e) {
+      throw new Error(`file:// save: cannot write ${jsonPath}: ${(e as Error).message}`);
+    }
+    return { modelArtifactsInfo: tf.io.getModelArtifactsInfoForJSON(artifacts) };
+  }
+
+  async load(): Promise<tf.io.ModelArtifacts> {
+    const jsonPath = (await isDirectory(this.path)) ? join(this.path, MODEL_JSON) : this.path;
+    const text = (await readNamed(jsonPath, 'model JSON file')).toString('utf8');
+    let modelJSON: tf.io.ModelJSON;
+    try {
+      modelJSON = JSON.parse(text) as tf.io.ModelJSON;
+    } catch (e) {
+      throw new Error(`Cannot load model: malformed JSON in ${jsonPath}: ${(e as Error).message}`);
+    }
+    if (modelJSON === null || typeof modelJSON !== 'object' || modelJSON.modelTopology == null) {
+      throw new Error(`Cannot load model: ${jsonPath} has no "modelTopology"; is it a TensorFlow.js model.json?`);
+    }
+    const manifest = modelJSON.weightsManifest;
+    if (manifest !== undefined && (!Array.isArray(manifest) ||
+        !manifest.every((g) => g && Array.isArray(g.paths) && Array.isArray(g.weights)))) {
+      throw new Error(`Cannot load model: malformed "weightsManifest" in ${jsonPath} (expected [{ paths, weights }]).`);
+    }
+    const dir = dirname(jsonPath);
+    return tf.io.getModelArtifactsForJSON(modelJSON, async (groups) => {
+      const specs: tf.io.WeightsManifestEntry[] = [];
+      const buffers: ArrayBuffer[] = [];
+      for (const group of groups) {
+        const groupBuffers: Uint8Array[] = [];
+        for (const p of group.paths) {
+          const file = resolve(dir, p);
+          groupBuffers.push(await readNamed(file, `weights file (listed in ${jsonPath})`));
+        }
+        const groupBytes = groupBuffers.reduce((a, b) => a + b.byteLength, 0);
+        const expected = expectedWeightBytes(group.weights);
+        if (expected !== null && expected !== groupBytes) {
+          throw new Error(
+            `Cannot load model: weights file(s) ${group.paths.map((p) => resolve(dir, p)).join(', ')} hold ` +
+              `${groupBytes} bytes but ${jsonPath} describes ${expected}; the files are truncated or do not belong together.`,
+          );
+        }
+        specs.push(...group.weights);
+        for (const b of groupBuffers) buffers.push(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer);
+      }
+      return [specs, tf.io.CompositeArrayBuffer.join(buffers)];
+    });
+  }
+}
+
+/** An IOHandler reading/writing `path` (a directory, or a .json file path) on the local disk. */
+export function fileSystem(path: string): tf.io.IOHandler {
+  if (typeof path !== 'string' || path.length === 0) {
+    throw new Error(`fileSystem: path must be a non-empty string, got ${JSON.stringify(path)}.`);
+  }
+  return new FileSystemHandler(path.startsWith(FILE_SCHEME) ? path.slice(FILE_SCHEME.length) : path);
+}
+
+function fileRouter(url: string | string[]): tf.io.IOHandler | null {
+  const u = Array.isArray(url) ? (url.length === 1 ? url[0] : null) : url;
+  return typeof u === 'string' && u.startsWith(FILE_SCHEME) ? fileSystem(u) : null;
+}
+
+let registered = false;
+
+/**
+ * Registers the `file://` save and load routers, each only when no handler for `file://`
+ * exists yet (e.g. tfjs-node's). Idempotent. Returns which routers were registered now.
+ */
+export function registerFileHandler(): { save: boolean; load: boolean } {
+  if (registered) return { save: false, load: false };
+  registered = true;
+  const probe = `${FILE_SCHEME}${join('probe', MODEL_JSON)}`;
+  const save = tf.io.getSaveHandlers(probe).length === 0;
+  const load = tf.io.getLoadHandlers(probe).length === 0;
+  // tfjs routers return null for URLs they do not handle, though the type says IOHandler.
+  const router = fileRouter as (url: string | string[]) => tf.io.IOHandler;
+  if (save) tf.io.registerSaveRouter(router);
+  if (load) tf.io.registerLoadRouter(router);
+  return { save, load };
+}

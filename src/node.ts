@@ -1,0 +1,15 @@
+// Node entry: everything from the browser entry plus Node-only parts (file system, PNG/JPEG
+// files). Importing it registers the file:// model save/load handler when none exists yet.
+import { registerFileHandler } from './io/fileHandler.js';
+
+export * from './index.js';
+
+// --- Node-only: file:// IOHandler, image files, folder datasets (area: data) ---
+export { fileSystem, registerFileHandler, FILE_SCHEME } from './io/fileHandler.js';
+export { decodeImage, encodePng, encodeJpeg, readImage, writeImage, floatToRaw, type RawImage } from './data/images.js';
+export {
+  loadSegmentationDataset, loadSegmentationSamples, pairImageMaskFiles, rawToFloat,
+  type LoadSegmentationDatasetOptions, type Normalization,
+} from './data/loadDataset.js';
+
+registerFileHandler();
