@@ -120,3 +120,49 @@ describe('wasm Sum, Mean and Identity', () => {
     expect(tf.engine().backend.numDataIds()).toBe(before - 1);
   });
 });
+
+describe('wasm Slice', () => {
+  const cases: [number[], number[], number[]][] = [
+    [[2, 9, 8, 5], [0, 2, 1, 0], [2, 5, 6, 5]], // centre crop of an NHWC map
+    [[2, 9, 8, 5], [1, 0, 0, 2], [1, 9, 8, 2]], // channel slice
+    [[3, 4, 5, 6], [0, 0, 0, 0], [3, 4, 5, 6]], // everything
+    [[3, 4, 5, 6], [2, 1, 0, 0], [1, 2, 5, 6]], // contiguous block
+    [[7], [2], [4]],
+    [[4, 6], [1, 2], [2, -1]], // size -1 = to the end
+    [[2, 3, 2, 2, 3], [1, 0, 1, 0, 1], [1, 3, 1, 2, 2]],
+    [[2, 3], [0, 1], [2, 0]], // empty
+  ];
+  for (const [shape, begin, size] of cases) {
+    it(`[${shape}] from [${begin}] size [${size}] matches cpu (float32 and int32), with gradients`, async () => {
+      await compare(() => {
+        const x = seeded(shape, 30);
+        const xi = tf.cast(tf.mul(x, 100), 'int32');
+        const [dx] = tf.grads((a: tf.Tensor) => tf.mul(tf.slice(a, begin, size), 2))([x]);
+        return [tf.slice(x, begin, size), tf.cast(tf.slice(xi, begin, size), 'float32'), dx!];
+      });
+    });
+  }
+});
+
+describe('wasm MaxPoolGrad', () => {
+  const cases: [number[], number, number, 'same' | 'valid'][] = [
+    [[2, 8, 8, 3], 2, 2, 'valid'],
+    [[2, 9, 7, 4], 2, 2, 'same'], // odd sizes: partial windows
+    [[1, 10, 11, 2], 4, 4, 'same'],
+    [[1, 16, 16, 3], 8, 8, 'same'],
+    [[2, 9, 9, 2], 3, 3, 'valid'],
+    [[2, 9, 9, 3], 3, 2, 'same'], // overlapping windows
+  ];
+  for (const [shape, k, s, pad] of cases) {
+    it(`[${shape}] pool ${k} stride ${s} ${pad}: gradients match cpu, also with ties`, async () => {
+      await compare(() => {
+        const x = seeded(shape, 31);
+        const ties = tf.round(tf.mul(seeded(shape, 32), 1.5)); // values in {-2..2}: many ties
+        const f = (a: tf.Tensor) => tf.maxPool(a as tf.Tensor4D, k, s, pad);
+        const g1 = tf.grads(f)([x], seeded(f(x).shape, 33))[0]!;
+        const g2 = tf.grads(f)([ties], seeded(f(ties).shape, 34))[0]!;
+        return [g1, g2];
+      });
+    });
+  }
+});

@@ -8,7 +8,9 @@ import { conv2dBackpropFilterConfig } from './kernels/conv2dBackpropFilter.js';
 import { conv2dBackpropInputConfig } from './kernels/conv2dBackpropInput.js';
 import { concatConfig } from './kernels/concat.js';
 import { identityConfig } from './kernels/identity.js';
+import { maxPoolGradConfig } from './kernels/maxPoolGrad.js';
 import { meanConfig } from './kernels/mean.js';
+import { sliceConfig } from './kernels/slice.js';
 import { sumConfig } from './kernels/sum.js';
 import { splitVConfig } from './kernels/splitV.js';
 import { tileConfig } from './kernels/tile.js';
@@ -24,6 +26,8 @@ export const WASM_KERNELS: readonly tf.KernelConfig[] = [
   identityConfig,
   sumConfig,
   meanConfig,
+  sliceConfig,
+  maxPoolGradConfig,
 ];
 
 /** Stock wasm kernels our kernels call into; captured before anything is replaced. */
