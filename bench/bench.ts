@@ -27,7 +27,8 @@ const STANDARD = {
   batch: 4,
   filters: [16, 32, 64, 128, 256],
 };
-const TORCH_PYTHON = '/usr/bin/python3';
+// Debian's python3 (with python3-torch); BENCH_TORCH_PYTHON overrides it.
+const TORCH_PYTHON = process.env.BENCH_TORCH_PYTHON ?? '/usr/bin/python3';
 const RESULT_TAG = 'BENCH_RESULT ';
 
 interface RunResult {
@@ -262,7 +263,13 @@ async function main(): Promise<void> {
   if (!values.json) {
     console.log(`# segmentation-models-tfjs benchmark\nconfig: filters [${filters}], BN, input ${size}×${size}×1 (classic unet: nearest valid size), 1 class, batch ${batch}, Adam, BCE; ` +
       `median of ${forwardReps} forward passes (1 image) and ${steps} train steps after warm-up; node ${process.version}`);
-    console.log(withTorch ? `PyTorch reference: ${TORCH_PYTHON} bench/pytorch_reference.py, ${torchThreads} thread(s) (OpenMP/OpenBLAS pools pinned too), run right after each model` : 'PyTorch reference unavailable (install Debian python3-torch: apt-get install python3-torch)');
+    console.log(
+      withTorch
+        ? `PyTorch reference: ${TORCH_PYTHON} bench/pytorch_reference.py, ${torchThreads} thread(s) (OpenMP/OpenBLAS pools pinned too), run right after each model`
+        : values['no-torch']
+          ? 'PyTorch reference skipped (--no-torch)'
+          : 'PyTorch reference unavailable (install Debian python3-torch: apt-get install python3-torch)',
+    );
     if (backends.includes('cpu') && !values['cpu-train']) console.log('cpu backend: forward only (a train step takes minutes; --cpu-train to time it)');
   }
   const all: { model: string; runs: RunResult[]; torch: TorchResult | { error: string } | null }[] = [];
