@@ -57,10 +57,12 @@ async function load(name: Exclude<BackendChoice, 'auto'>, options: InitBackendOp
       try {
         const wasm = await import('@tensorflow/tfjs-backend-wasm');
         if (options.wasmPaths !== undefined) wasm.setWasmPaths(options.wasmPaths);
+        // Throws when the wasm package registered into another copy of tfjs-core (its kernels are
+        // then invisible to ours): treat that as "wasm unavailable".
+        registerWasmKernels();
       } catch {
         return false;
       }
-      registerWasmKernels();
       return true;
     }
     case 'cpu':
