@@ -72,8 +72,16 @@ export function checkOptionKeys(model: string, options: object, knownKeys: reado
   }
 }
 
-function isPositiveInt(v: unknown): v is number {
+/** True for an integer > 0. */
+export function isPositiveInt(v: unknown): v is number {
   return typeof v === 'number' && Number.isInteger(v) && v > 0;
+}
+
+/** Rejects a boolean option that is set to something else, e.g. `deepSupervision: 'yes'`. */
+export function checkBooleanOption(model: string, option: string, value: unknown): void {
+  if (value !== undefined && typeof value !== 'boolean') {
+    throw new Error(`${model}: ${option} must be true or false, got ${String(value)}`);
+  }
 }
 
 /** Fills defaults into the shared options and validates every one of them. */
@@ -123,9 +131,7 @@ export function resolveCommonOptions(
   const kernelInitializer = options.kernelInitializer ?? 'heNormal';
   checkName(model, 'kernelInitializer', kernelInitializer, KNOWN_INITIALIZERS);
   const batchNorm = options.batchNorm ?? defaults.batchNorm;
-  if (typeof batchNorm !== 'boolean') {
-    throw new Error(`${model}: batchNorm must be true or false, got ${String(batchNorm)}`);
-  }
+  checkBooleanOption(model, 'batchNorm', batchNorm);
   const name = options.name ?? defaults.name;
   if (typeof name !== 'string' || name.length === 0) {
     throw new Error(`${model}: name must be a non-empty string`);

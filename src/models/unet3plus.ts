@@ -6,8 +6,10 @@ import {
   type CommonModelOptions,
   type ResolvedCommonOptions,
   COMMON_OPTION_KEYS,
+  checkBooleanOption,
   checkDivisibleInput,
   checkOptionKeys,
+  isPositiveInt,
   outputHead,
   resolveCommonOptions,
 } from './options.js';
@@ -45,16 +47,6 @@ export function unet3PlusOutputNames(levels: number, deepSupervision: boolean, c
   return cgm ? [...seg, CGM_OUTPUT_NAME] : seg;
 }
 
-function isPositiveInt(v: unknown): v is number {
-  return typeof v === 'number' && Number.isInteger(v) && v > 0;
-}
-
-function checkBoolean(option: string, value: unknown): void {
-  if (value !== undefined && typeof value !== 'boolean') {
-    throw new Error(`unet3+: ${option} must be true or false, got ${String(value)}`);
-  }
-}
-
 /**
  * UNet 3+: an encoder of conv blocks (conv3×3 → BN → ReLU, twice) and 2×2 max-pools, and a decoder
  * whose every stage fuses all scales — shallower encoder maps max-pooled, the same-scale encoder
@@ -82,8 +74,8 @@ export function buildUNet3Plus(options: UNet3PlusOptions = {}): tf.LayersModel {
   if (!isPositiveInt(catChannels)) {
     throw new Error(`unet3+: catChannels must be a positive integer, got ${String(catChannels)}`);
   }
-  checkBoolean('deepSupervision', options.deepSupervision);
-  checkBoolean('cgm', options.cgm);
+  checkBooleanOption('unet3+', 'deepSupervision', options.deepSupervision);
+  checkBooleanOption('unet3+', 'cgm', options.cgm);
   const cgm = options.cgm ?? false;
   if (cgm && options.deepSupervision === false) {
     throw new Error(

@@ -4,6 +4,7 @@ import { upsample2x } from '../layers/upsample.js';
 import {
   type CommonModelOptions,
   COMMON_OPTION_KEYS,
+  checkBooleanOption,
   checkDivisibleInput,
   checkOptionKeys,
   outputHead,
@@ -50,9 +51,7 @@ export function unetPlusPlusHeadName(j: number): string {
 export function buildUNetPlusPlus(options: UNetPlusPlusOptions = {}): tf.LayersModel {
   checkOptionKeys(MODEL, options, UNETPP_OPTION_KEYS);
   const { deepSupervision = false, ...common } = options;
-  if (typeof deepSupervision !== 'boolean') {
-    throw new Error(`${MODEL}: deepSupervision must be true or false, got ${String(deepSupervision)}`);
-  }
+  checkBooleanOption(MODEL, 'deepSupervision', deepSupervision);
   const opts = resolveCommonOptions(MODEL, common, {
     inputShape: [256, 256, 1],
     numClasses: 1,
