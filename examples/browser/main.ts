@@ -2,15 +2,17 @@
 // tiny UNet on synthetic cells with a live loss chart. Everything runs in this tab.
 import * as tf from '@tensorflow/tfjs';
 import {
+  batchSamples,
+  classMap,
   createModel,
+  formatCount,
   initBackend,
   listModels,
   losses,
+  overlayMask,
   paramCounts,
   summarize,
   syntheticCells,
-  formatCount,
-  type SegmentationSample,
 } from 'segmentation-models-tfjs';
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
@@ -94,35 +96,20 @@ function drawGray(canvas: HTMLCanvasElement, data: Float32Array, h: number, w: n
   ctx.putImageData(img, 0, 0);
 }
 
-const PALETTE: [number, number, number][] = [
-  [0, 0, 0], [255, 64, 64], [64, 200, 64], [64, 128, 255], [255, 200, 0], [200, 64, 255], [0, 220, 220], [255, 128, 0],
-];
-
-/** Draws the input in gray with the predicted classes as a coloured, half-transparent overlay. */
+/** Draws the input in gray with the predicted classes as a coloured overlay; returns the foreground fraction. */
 function drawOverlay(input: NonNullable<PageState['input']>, classes: Int32Array, h: number, w: number): number {
+  const rgb = overlayMask(input, classes, h, w, { alpha: 0.55 });
   const canvas = $<HTMLCanvasElement>('overlay');
   const ctx = canvas.getContext('2d')!;
   canvas.width = w;
   canvas.height = h;
   const img = ctx.createImageData(w, h);
-  let foreground = 0;
-  for (let y = 0; y < h; y++) {
-    for (let x = 0; x < w; x++) {
-      // the prediction may be smaller than the input (classic UNet): centre it on the input
-      const iy = y + Math.floor((input.height - h) / 2);
-      const ix = x + Math.floor((input.width - w) / 2);
-      const g = 255 * input.data[(iy * input.width + ix) * input.channels]!;
-      const cls = classes[y * w + x]!;
-      const i = 4 * (y * w + x);
-      const color = PALETTE[cls % PALETTE.length]!;
-      const a = cls > 0 ? 0.55 : 0;
-      if (cls > 0) foreground++;
-      for (let k = 0; k < 3; k++) img.data[i + k] = (1 - a) * g + a * color[k]!;
-      img.data[i + 3] = 255;
-    }
+  for (let i = 0; i < h * w; i++) {
+    img.data.set(rgb.subarray(3 * i, 3 * i + 3), 4 * i);
+    img.data[4 * i + 3] = 255;
   }
   ctx.putImageData(img, 0, 0);
-  return foreground / (h * w);
+  return classes.reduce((n, c) => n + (c > 0 ? 1 : 0), 0) / (h * w);
 }
 
 function sampleInput(seed: number): NonNullable<PageState['input']> {
@@ -150,17 +137,12 @@ async function predict(): Promise<void> {
     throw new Error(`the model expects ${mh}x${mw}x${mc} input but the image is ${input.height}x${input.width}x${input.channels}: rebuild or regenerate`);
   }
   const t0 = performance.now();
-  const classes = tf.tidy(() => {
-    const x = tf.tensor4d(input.data, [1, input.height, input.width, input.channels]);
-    const y = finalOutput(model.predict(x) as tf.Tensor | tf.Tensor[]);
-    const c = y.shape[3] === 1 ? tf.cast(tf.greater(y, 0.5), 'int32') : tf.argMax(y, -1);
-    return c.squeeze([0]).reshape([y.shape[1]!, y.shape[2]!]);
-  });
-  const data = (await classes.data()) as Int32Array;
+  const x = tf.tensor4d(input.data, [1, input.height, input.width, input.channels]);
+  const out = model.predict(x) as tf.Tensor | tf.Tensor[];
+  const { classes, height: h, width: w } = classMap(finalOutput(out));
+  tf.dispose([x, out]);
   const ms = performance.now() - t0;
-  const [h, w] = classes.shape as [number, number];
-  classes.dispose();
-  const fraction = drawOverlay(input, data, h, w);
+  const fraction = drawOverlay(input, classes, h, w);
   setStatus('predict-status', `Predicted ${h}x${w} on ${state.backend} in ${ms.toFixed(0)} ms; foreground ${(100 * fraction).toFixed(1)} %.`);
   Object.assign(document.body.dataset, { predictMs: ms.toFixed(1), foreground: fraction.toFixed(4) });
 }
@@ -187,17 +169,6 @@ function drawLossChart(history: number[]): void {
   ctx.fillText(`loss ${history[history.length - 1]!.toFixed(4)} (epoch ${history.length})`, 36, 24);
 }
 
-function toTensors(samples: SegmentationSample[]): { xs: tf.Tensor4D; ys: tf.Tensor4D } {
-  const { height: h, width: w, channels: c } = samples[0]!;
-  const xs = new Float32Array(samples.length * h * w * c);
-  const ys = new Float32Array(samples.length * h * w);
-  samples.forEach((s, i) => {
-    xs.set(s.image, i * h * w * c);
-    s.mask.forEach((v, j) => (ys[i * h * w + j] = v > 0 ? 1 : 0));
-  });
-  return { xs: tf.tensor4d(xs, [samples.length, h, w, c]), ys: tf.tensor4d(ys, [samples.length, h, w, 1]) };
-}
-
 async function trainTiny(): Promise<void> {
   const epochs = Number($<HTMLInputElement>('epochs').value);
   const size = 32;
@@ -206,7 +177,7 @@ async function trainTiny(): Promise<void> {
   state.model = createModel('unet-padded', { inputShape: [size, size, 1], numClasses: 1, filters: [8, 16, 32], batchNorm: false, name: 'tiny_unet' });
   showModel(state.model);
   const model = state.model;
-  const { xs, ys } = toTensors(syntheticCells({ count: 64, size, seed: 1 }));
+  const { xs, ys } = batchSamples(syntheticCells({ count: 64, size, seed: 1 }));
   model.compile({ optimizer: tf.train.adam(0.01), loss: losses.combine([[losses.binaryCrossentropy(), 1], [losses.dice(), 1]]) });
   state.lossHistory = [];
   drawLossChart(state.lossHistory);
