@@ -87,7 +87,10 @@ describe('CLI train / predict / demo end to end (tiny)', () => {
       expect(record).toMatchObject({ model: 'unet-padded', numClasses: 1, channels: 1, size: [16, 16], normalize: 'unit', epochs: 2 });
 
       const pred = join(dir, 'pred');
+      const tf = await import('@tensorflow/tfjs');
+      const tensorsBefore = tf.memory().numTensors;
       await run(['predict', '--model', out, '--input', join(dir, 'images'), '--out', pred, '--backend', 'cpu']);
+      expect(tf.memory().numTensors).toBe(tensorsBefore); // whole-image path: model and every tensor freed
       const mask = decodeImage(readFileSync(join(pred, 'cell0_mask.png')));
       expect([mask.height, mask.width, mask.channels]).toEqual([16, 16, 1]);
       expect(Array.from(mask.data).every((v) => v === 0 || v === 255)).toBe(true);

@@ -6,6 +6,7 @@ import { encodePng, readImage } from '../data/images.js';
 import { rawToFloat, type Normalization } from '../data/loadDataset.js';
 import { classMap, overlayMask } from '../inference/overlay.js';
 import { predictTiled } from '../inference/tiled.js';
+import { finalPrediction } from '../training/evaluate.js';
 import { TRAINING_RECORD, type TrainingRecord } from './train.js';
 
 const IMAGE_EXT = new Set(['.png', '.jpg', '.jpeg']);
@@ -64,17 +65,13 @@ export async function predictCommand(o: PredictCommandOptions): Promise<string[]
     const raw = await readImage(file);
     const data = rawToFloat(raw, channels, normalize, file);
     const image = tf.tensor3d(data, [raw.height, raw.width, channels]);
+    // A whole image of the model's own size is one call; anything else goes through overlap-tile.
+    const whole = mh === raw.height && mw === raw.width && model.outputs[0]!.shape[1] === mh;
     let pred: tf.Tensor;
     try {
-      pred =
-        mh === raw.height && mw === raw.width && model.outputs[0]!.shape[1] === mh
-          ? (() => {
-              const y = model.predict(image.expandDims(0)) as tf.Tensor | tf.Tensor[];
-              const first = Array.isArray(y) ? y[0]! : y;
-              if (Array.isArray(y)) tf.dispose(y.slice(1));
-              return first;
-            })()
-          : await predictTiled(model, image);
+      pred = whole
+        ? tf.tidy(() => finalPrediction(model.predict(image.expandDims(0)) as tf.Tensor | tf.Tensor[]))
+        : await predictTiled(model, image);
     } finally {
       image.dispose();
     }

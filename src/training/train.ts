@@ -3,6 +3,7 @@ import type { AugmentOptions } from '../data/augment.js';
 import type { Batch, SegmentationDataset } from '../data/dataset.js';
 import { deepSupervisionLosses } from '../losses/deepSupervision.js';
 import { losses, type LossFunction } from '../losses/index.js';
+import { isPositiveInt } from '../models/options.js';
 import { cgmTargets } from '../models/unet3plus.js';
 import { evaluateSegmentation, type SegmentationScores } from './evaluate.js';
 import { defaultProgress, silentProgress, type ProgressSink } from './progress.js';
@@ -119,7 +120,7 @@ function checkpointUrl(dir: string): string {
 }
 
 function positiveInt(name: string, v: number): number {
-  if (!Number.isInteger(v) || v < 1) throw new Error(`train: ${name} must be an integer >= 1, got ${String(v)}`);
+  if (!isPositiveInt(v)) throw new Error(`train: ${name} must be an integer >= 1, got ${String(v)}`);
   return v;
 }
 
