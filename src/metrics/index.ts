@@ -64,15 +64,29 @@ function hardMasks(
   const channels = yPred.shape[yPred.rank - 1];
   const mode = resolveMode(options.mode, channels);
   const p = toProbabilities(yPred, mode, options.fromLogits ?? false);
+  return { ...hardenMasks(target, p, mode, threshold), mode };
+}
+
+/**
+ * Hard 0/1 masks of a target and a probability map (NHWC, same shape): truth > 0.5 and
+ * prediction > `threshold` per channel in binary mode, one-hot arg-max in categorical mode.
+ * No validation: callers check shapes. Used by the metrics and by `evaluateSegmentation`.
+ */
+export function hardenMasks(
+  target: tf.Tensor,
+  probabilities: tf.Tensor,
+  mode: OutputMode,
+  threshold = 0.5,
+): { truth: tf.Tensor; pred: tf.Tensor } {
   if (mode === 'binary') {
     return {
       truth: tf.cast(tf.greater(target, 0.5), 'float32'),
-      pred: tf.cast(tf.greater(p, threshold), 'float32'),
-      mode,
+      pred: tf.cast(tf.greater(probabilities, threshold), 'float32'),
     };
   }
+  const channels = probabilities.shape[probabilities.rank - 1]!;
   const hot = (x: tf.Tensor) => tf.cast(tf.oneHot(tf.argMax(x, -1), channels), 'float32');
-  return { truth: hot(target), pred: hot(p), mode };
+  return { truth: hot(target), pred: hot(probabilities) };
 }
 
 type Score = (inter: tf.Tensor, pred: tf.Tensor, truth: tf.Tensor) => { num: tf.Tensor; den: tf.Tensor };

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Batch } from '../data/dataset.js';
+import { hardenMasks } from '../metrics/index.js';
 
 /** Dataset-level hard scores of a segmentation model. */
 export interface SegmentationScores {
@@ -34,15 +35,7 @@ export class ScoreAccumulator {
     }
     const channels = yPred.shape[yPred.rank - 1]!;
     const counts = tf.tidy(() => {
-      let t: tf.Tensor;
-      let p: tf.Tensor;
-      if (channels === 1) {
-        t = tf.greater(yTrue, 0.5).toFloat();
-        p = tf.greater(yPred, 0.5).toFloat();
-      } else {
-        t = tf.oneHot(tf.argMax(yTrue, -1), channels).toFloat();
-        p = tf.oneHot(tf.argMax(yPred, -1), channels).toFloat();
-      }
+      const { truth: t, pred: p } = hardenMasks(yTrue, yPred, channels === 1 ? 'binary' : 'categorical');
       const axes = [...Array(yPred.rank - 1).keys()];
       const tp = tf.sum(tf.mul(t, p), axes);
       const fp = tf.sub(tf.sum(p, axes), tp);
