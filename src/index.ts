@@ -88,3 +88,14 @@ export {
   type SafetensorsHeaderEntry, type ReadSafetensorsOptions, type SafetensorsData, type SafetensorsInput,
   type SafetensorsInputs,
 } from './io/safetensors.js';
+export {
+  fetchWeights, fetchPretrainedFile, pretrainedFileUrl, pretrainedFileCachePath, weightsCacheDir,
+  DEFAULT_HUB_URL, HUB_URL_ENV, CACHE_DIR_ENV,
+  type WeightsSource, type FetchWeightsOptions, type PretrainedFileSpec, type PretrainedFileOptions,
+  type DownloadProgress,
+} from './io/weightsCache.js';
+export { type ProgressStream } from './io/localFiles.js';
+export {
+  readSmpCheckpoint, SMP_CONFIG_FILE, SMP_WEIGHTS_FILE,
+  type SmpCheckpoint, type SmpCheckpointSource, type SmpCheckpointFiles, type ReadSmpCheckpointOptions,
+} from './io/smpCheckpoint.js';

@@ -558,7 +558,7 @@ function encodeValues(t: PreparedTensor, out: Uint8Array, offset: number): void 
  *
  * tf.Tensor inputs are read with `dataSync()`.
  */
-export function writeSafetensors(tensors: SafetensorsInputs, metadata?: Record<string, string> | null): Uint8Array {
+export function writeSafetensors(tensors: SafetensorsInputs, metadata?: Record<string, string> | null): Uint8Array<ArrayBuffer> {
   if (!(tensors instanceof Map) && !isPlainObject(tensors)) {
     throw new Error(`writeSafetensors: tensors must be a Map or an object of named tensors, got ${describeValue(tensors)}.`);
   }
@@ -587,7 +587,7 @@ export function writeSafetensors(tensors: SafetensorsInputs, metadata?: Record<s
   if (headerLength > SAFETENSORS_MAX_HEADER_BYTES) {
     throw new Error(`writeSafetensors: the header would be ${headerLength} bytes, over the format's ${SAFETENSORS_MAX_HEADER_BYTES}-byte limit (too many tensors or too much metadata).`);
   }
-  let out: Uint8Array;
+  let out: Uint8Array<ArrayBuffer>;
   try {
     out = new Uint8Array(8 + headerLength + offset);
   } catch (e) {
