@@ -14,6 +14,7 @@ import {
   writeSafetensors,
   type DownloadProgress,
 } from '../src/node.js';
+import { sha256Hex, sha256HexSync } from '../src/io/sha256.js';
 import { refusedUrl, startServer, type TestServer } from './httpServer.js';
 
 const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
@@ -272,6 +273,12 @@ describe('fetchWeights', () => {
     const files = await listFiles(cacheDir);
     expect(files).toHaveLength(1);
     expect(files[0]).toMatch(new RegExp(`^${cacheDir}/urls/[0-9a-f]{16}/model\\.safetensors$`));
+    // A URL without a file name is cached as "file"; a malformed %-escape is kept as it is.
+    server.routes.set('/w/', { body: payload });
+    server.routes.set('/w/%E0', { body: payload });
+    await fetchWeights(`${server.url}/w/`, { cache: true });
+    await fetchWeights(`${server.url}/w/%E0`, { cache: true });
+    expect((await listFiles(cacheDir)).map((f) => f.split('/').pop()).sort()).toEqual(['%E0', 'file', 'model.safetensors']);
   });
 
   it('an unreachable URL without a cache path suggests a local path or bytes', async () => {
@@ -279,5 +286,16 @@ describe('fetchWeights', () => {
     await expect(fetchWeights(`${offline}/x.safetensors`)).rejects.toThrow(
       /Cannot download http:\/\/127\.0\.0\.1:\d+\/x\.safetensors: ECONNREFUSED.*pass a local path, a file:\/\/ URL or the file's bytes/,
     );
+  });
+});
+
+describe('SHA-256', () => {
+  it('the pure fallback (for browsers without crypto.subtle) and Web Crypto agree with node:crypto around block boundaries', async () => {
+    expect(sha256HexSync(new TextEncoder().encode('abc'))).toBe('ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad');
+    for (const n of [0, 1, 55, 56, 63, 64, 65, 119, 120, 128, 1000, 65_537]) {
+      const b = new Uint8Array(randomBytes(n));
+      expect([n, sha256HexSync(b)]).toEqual([n, sha256(b)]);
+      expect([n, await sha256Hex(b)]).toEqual([n, sha256(b)]);
+    }
   });
 });

@@ -148,6 +148,16 @@ export function pretrainedFileCachePath(spec: PretrainedFileSpec, options: Pick<
 // ---------------------------------------------------------------------------------------------
 // Progress
 
+/** The last path segment of a URL, decoded ('' when there is none). */
+function urlFileName(url: string): string {
+  const last = new URL(url).pathname.split('/').pop() ?? '';
+  try {
+    return decodeURIComponent(last);
+  } catch {
+    return last; // a malformed %-escape: keep it as it is
+  }
+}
+
 function formatBytes(n: number): string {
   if (n < 1024) return `${n} B`;
   if (n < 1024 ** 2) return `${(n / 1024).toFixed(1)} kB`;
@@ -159,7 +169,7 @@ function formatBytes(n: number): string {
 function progressReporter(url: string, options: FetchWeightsOptions, files: LocalFileAccess | null) {
   const stream = options.progress === false ? null : options.progressStream ?? files?.progressStream() ?? null;
   const tty = stream !== null && stream.isTTY === true ? stream : null;
-  const name = decodeURIComponent(new URL(url).pathname.split('/').pop() || url);
+  const name = urlFileName(url) || url;
   let lastDraw = -Infinity;
   let drawn = false;
   return {
@@ -423,7 +433,7 @@ export async function fetchPretrainedFile(spec: PretrainedFileSpec, options: Pre
 }
 
 function urlCacheKey(url: string, hash: string): string[] {
-  const last = decodeURIComponent(new URL(url).pathname.split('/').pop() ?? '');
+  const last = urlFileName(url);
   const name = last !== '' && last !== '.' && last !== '..' && !/[\\/\0]/.test(last) ? last : 'file';
   return ['urls', hash.slice(0, 16), name];
 }
