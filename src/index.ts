@@ -79,3 +79,23 @@ export { classMap, overlayMask, PALETTE, type OverlayImage } from './inference/o
 export { initBackend, BACKEND_CHOICES } from './backend/initBackend.js';
 export type { BackendChoice, InitBackendOptions } from './backend/initBackend.js';
 export { registerWasmKernels, WASM_KERNELS } from './backend/registerWasmKernels.js';
+
+// --- Weights interop: safetensors, SMP checkpoints, pretrained weight downloads (src/io/) ---
+export {
+  readSafetensors, readSafetensorsHeader, writeSafetensors,
+  f16BitsToFloat, floatToF16Bits, bf16BitsToFloat, floatToBf16Bits, SAFETENSORS_MAX_HEADER_BYTES,
+  type SafetensorsDtype, type SafetensorsTensor, type SafetensorsFile, type SafetensorsHeader,
+  type SafetensorsHeaderEntry, type ReadSafetensorsOptions, type SafetensorsData, type SafetensorsInput,
+  type SafetensorsInputs,
+} from './io/safetensors.js';
+export {
+  fetchWeights, fetchPretrainedFile, pretrainedFileUrl, pretrainedFileCachePath, weightsCacheDir,
+  DEFAULT_HUB_URL, HUB_URL_ENV, CACHE_DIR_ENV,
+  type WeightsSource, type FetchWeightsOptions, type PretrainedFileSpec, type PretrainedFileOptions,
+  type DownloadProgress,
+} from './io/weightsCache.js';
+export { type ProgressStream } from './io/localFiles.js';
+export {
+  readSmpCheckpoint, SMP_CONFIG_FILE, SMP_WEIGHTS_FILE,
+  type SmpCheckpoint, type SmpCheckpointSource, type SmpCheckpointFiles, type ReadSmpCheckpointOptions,
+} from './io/smpCheckpoint.js';
