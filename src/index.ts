@@ -68,6 +68,7 @@ export {
   syntheticCells, cellRadius, type SyntheticCellsOptions, type SyntheticSample, type SyntheticCell,
 } from './data/synthetic.js';
 export { predictTiled, downsamplingFactor, type TiledOptions } from './inference/tiled.js';
+export { optimizeForInference, type OptimizeForInferenceOptions } from './inference/optimize.js';
 
 // Training, evaluation and pictures of results (browser-safe)
 export { train, type TrainOptions, type TrainResult, type EpochLogs } from './training/train.js';

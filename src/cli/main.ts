@@ -18,8 +18,10 @@ Commands:
         [--lr 0.001] [--augment] [--backend auto] [--<model option> value ...]
       Train on image/mask pairs matched by file name; saves the best model, training.json,
       history.json and training-curve.svg to --out.
-  predict --model DIR --input FILE|DIR --out DIR [--backend auto]
+  predict --model DIR --input FILE|DIR --out DIR [--backend auto] [--no-optimize]
       Write <name>_mask.png and <name>_overlay.png for every image (any size: overlap-tile).
+      The model is first optimised for inference (BatchNorm folded into the convolutions);
+      --no-optimize predicts with it exactly as saved.
   demo [--out demo-output] [--epochs 8] [--count 320] [--size 64] [--backend auto]
       Train a small UNet++ on synthetic cells and write overlays and a training curve.
   models
@@ -100,7 +102,9 @@ export async function main(argv: string[], out: (s: string) => void = console.lo
     }
     case 'predict': {
       await backend(options, out);
-      const o = { model: str(options, 'model', true), input: str(options, 'input', true), out: str(options, 'out', true) };
+      const optimize = take(options, 'optimize') ?? true;
+      if (typeof optimize !== 'boolean') throw new Error('predict: --optimize takes no value; --no-optimize turns it off');
+      const o = { model: str(options, 'model', true), input: str(options, 'input', true), out: str(options, 'out', true), optimize };
       noLeftovers('predict', options);
       await predictCommand({ ...o, log: out });
       return 0;

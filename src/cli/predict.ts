@@ -5,6 +5,7 @@ import * as tf from '@tensorflow/tfjs';
 import { encodePng, readImage } from '../data/images.js';
 import { rawToFloat, type Normalization } from '../data/loadDataset.js';
 import { classMap, overlayMask } from '../inference/overlay.js';
+import { optimizeForInference } from '../inference/optimize.js';
 import { predictTiled } from '../inference/tiled.js';
 import { finalPrediction } from '../training/evaluate.js';
 import { TRAINING_RECORD, type TrainingRecord } from './train.js';
@@ -20,6 +21,8 @@ export interface PredictCommandOptions {
   out: string;
   /** Normalisation of the inputs; default: what `train` recorded, else 'unit'. */
   normalize?: Normalization;
+  /** Predict with `optimizeForInference(model)` (BatchNorm folded, activations fused). Default true. */
+  optimize?: boolean;
   log?: (line: string) => void;
 }
 
@@ -53,7 +56,10 @@ async function readRecord(modelDir: string): Promise<TrainingRecord | undefined>
 export async function predictCommand(o: PredictCommandOptions): Promise<string[]> {
   const log = o.log ?? console.log;
   const modelJson = o.model.endsWith('.json') ? o.model : join(o.model, 'model.json');
-  const model = await tf.loadLayersModel(`file://${modelJson}`);
+  const loaded = await tf.loadLayersModel(`file://${modelJson}`);
+  // Optimised once here; predictTiled then gets optimize: false.
+  const model = o.optimize === false ? loaded : optimizeForInference(loaded);
+  if (model !== loaded) loaded.dispose();
   const record = await readRecord(dirname(modelJson));
   const normalize = o.normalize ?? record?.normalize ?? 'unit';
   const channels = model.inputs[0]!.shape[3];
@@ -71,7 +77,7 @@ export async function predictCommand(o: PredictCommandOptions): Promise<string[]
     try {
       pred = whole
         ? tf.tidy(() => finalPrediction(model.predict(image.expandDims(0)) as tf.Tensor | tf.Tensor[]))
-        : await predictTiled(model, image);
+        : await predictTiled(model, image, { optimize: false });
     } finally {
       image.dispose();
     }

@@ -9,6 +9,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { reflectIndex } from '../data/pixels.js';
+import { optimizeForInference } from './optimize.js';
 
 export interface TiledOptions {
   /**
@@ -30,6 +31,13 @@ export interface TiledOptions {
    * downsampling factor, read from its pooling/strided/upsampling layers.
    */
   align?: number;
+  /**
+   * Predict with `optimizeForInference(model)` (BatchNorm folded into the convolutions, activations
+   * fused, Dropout removed), built once per call and disposed at its end. Default true. Pass
+   * false to predict with `model` exactly as it is, or when you call predictTiled many times with
+   * a model you optimised yourself.
+   */
+  optimize?: boolean;
 }
 
 interface LayerLike {
@@ -160,6 +168,7 @@ export async function predictTiled(
     throw new Error(`predictTiled: image must be [H, W, C] or [B, H, W, C], got shape [${image.shape.join(', ')}].`);
   }
   const batched = (image.rank === 3 ? image.expandDims(0) : image) as tf.Tensor4D;
+  let net = model;
   try {
     const [b, h, w, c] = batched.shape;
     const inShape = model.inputs[0].shape;
@@ -203,6 +212,16 @@ export async function predictTiled(
     }
     const batchSize = options.batchSize ?? 4;
     if (!Number.isInteger(batchSize) || batchSize < 1) throw new Error(`predictTiled: batchSize must be an integer >= 1, got ${String(batchSize)}.`);
+    if (options.optimize !== undefined && typeof options.optimize !== 'boolean') {
+      throw new Error(`predictTiled: optimize must be true or false, got ${JSON.stringify(options.optimize)}.`);
+    }
+    if (options.optimize !== false) {
+      try {
+        net = optimizeForInference(model);
+      } catch (e) {
+        throw new Error(`predictTiled: ${(e as Error).message}; pass optimize: false to predict with the model as it is.`);
+      }
+    }
     const ys = tileStarts(h, oh, sy);
     const xs = tileStarts(w, ow, sx);
     const wy = ramp(oh, oh - sy);
@@ -222,7 +241,7 @@ export async function predictTiled(
             return tf.gather(tf.gather(img, rows, 0), cols, 1);
           }));
         });
-        const raw = model.predict(input);
+        const raw = net.predict(input);
         const outs = Array.isArray(raw) ? raw : [raw];
         let data: Float32Array;
         try {
@@ -257,5 +276,6 @@ export async function predictTiled(
     return image.rank === 3 ? tf.tensor3d(result, [h, w, k]) : tf.tensor4d(result, [b, h, w, k]);
   } finally {
     if (batched !== image) batched.dispose();
+    if (net !== model) net.dispose();
   }
 }
