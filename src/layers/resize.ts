@@ -93,54 +93,74 @@ function checkInputCount(scale: number | null, n: number): void {
 
 /**
  * `F.interpolate(x, size, mode, align_corners=False)` on an NHWC tensor (see {@link Resize2D}).
- * Same size is the identity (a copy).
+ * Same size is the identity (a copy). The forward pass is tfjs's resize kernel; the gradient is
+ * computed here from the same sampling rule (tfjs's gradient kernels ignore `halfPixelCenters`,
+ * and the cpu backend's nearest-neighbour gradient mixes up images of a batch).
  */
 export function resizeLikeTorch(x: tf.Tensor4D, size: [number, number], interpolation: ResizeInterpolation): tf.Tensor4D {
   const [, h, w] = x.shape;
   if (size[0] === h && size[1] === w) return x.clone();
-  if (interpolation === 'nearest') return tf.image.resizeNearestNeighbor(x, size, false, false);
   const resize = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const t = args[0] as tf.Tensor4D;
-    (args[1] as tf.GradSaveFunc)([t]);
     return {
-      value: tf.image.resizeBilinear(t, size, false, true),
-      gradFunc: (dy: tf.Tensor | tf.Tensor[]) => bilinearGradient(dy as tf.Tensor4D, h, w),
+      value:
+        interpolation === 'nearest'
+          ? tf.image.resizeNearestNeighbor(t, size, false, false)
+          : tf.image.resizeBilinear(t, size, false, true),
+      gradFunc: (dy: tf.Tensor | tf.Tensor[]) => resizeGradient(dy as tf.Tensor4D, h, w, interpolation),
     };
   });
   return resize(x) as tf.Tensor4D;
 }
 
-/**
- * The `[out, in]` matrix of half-pixel bilinear interpolation along one axis: row `o` holds the
- * weights of the input samples that output sample `o` mixes.
- */
-export function bilinearMatrix(inSize: number, outSize: number): Float32Array {
-  const m = new Float32Array(outSize * inSize);
-  const scale = inSize / outSize;
-  for (let o = 0; o < outSize; o++) {
-    const src = Math.max((o + 0.5) * scale - 0.5, 0);
-    const lo = Math.min(Math.floor(src), inSize - 1);
-    const hi = Math.min(lo + 1, inSize - 1);
-    const frac = src - lo;
-    m[o * inSize + lo] += 1 - frac;
-    m[o * inSize + hi] += frac;
-  }
-  return m;
+/** Where output sample `o` reads along one axis: `(1 − frac[o]) · in[lo[o]] + frac[o] · in[hi[o]]`. */
+export interface ResizeTaps {
+  lo: Int32Array;
+  hi: Int32Array;
+  frac: Float32Array;
 }
 
-/** dL/dx of the half-pixel bilinear resize: `dy` contracted with the interpolation matrices. */
-function bilinearGradient(dy: tf.Tensor4D, inH: number, inW: number): tf.Tensor4D {
+/** The sampling rule of {@link resizeLikeTorch} along one axis (`frac` is 0 for nearest). */
+export function resizeTaps(inSize: number, outSize: number, interpolation: ResizeInterpolation): ResizeTaps {
+  const taps = { lo: new Int32Array(outSize), hi: new Int32Array(outSize), frac: new Float32Array(outSize) };
+  const scale = inSize / outSize;
+  for (let o = 0; o < outSize; o++) {
+    if (interpolation === 'nearest') {
+      taps.lo[o] = taps.hi[o] = Math.min(Math.floor(o * scale), inSize - 1);
+      continue;
+    }
+    const src = Math.max((o + 0.5) * scale - 0.5, 0);
+    const lo = Math.min(Math.floor(src), inSize - 1);
+    taps.lo[o] = lo;
+    taps.hi[o] = Math.min(lo + 1, inSize - 1);
+    taps.frac[o] = src - lo;
+  }
+  return taps;
+}
+
+/** dL/dx of the resize: every output's gradient goes back to the samples it read, with their weights. */
+function resizeGradient(dy: tf.Tensor4D, inH: number, inW: number, interpolation: ResizeInterpolation): tf.Tensor4D {
   return tf.tidy(() => {
-    const [b, outH, outW, c] = dy.shape;
-    const ah = tf.tensor2d(bilinearMatrix(inH, outH), [outH, inH]);
-    const aw = tf.tensor2d(bilinearMatrix(inW, outW), [outW, inW]);
-    // Along H: [outH, b·outW·c] → [inH, b·outW·c].
-    const alongH = tf.matMul(ah, tf.reshape(tf.transpose(dy, [1, 0, 2, 3]), [outH, -1]), true, false);
-    // Along W: [outW, inH·b·c] → [inW, inH·b·c].
-    const byW = tf.reshape(tf.transpose(tf.reshape(alongH, [inH, b, outW, c]), [2, 0, 1, 3]), [outW, -1]);
-    const alongW = tf.matMul(aw, byW, true, false);
-    return tf.transpose(tf.reshape(alongW, [inW, inH, b, c]), [2, 1, 0, 3]) as tf.Tensor4D;
+    const [, outH, outW] = dy.shape;
+    // Along H on [outH, b, outW, c], then along W on [outW, b, inH, c].
+    const alongH = scatterRows(tf.transpose(dy, [1, 0, 2, 3]), resizeTaps(inH, outH, interpolation), inH);
+    const alongW = scatterRows(tf.transpose(alongH, [2, 1, 0, 3]), resizeTaps(inW, outW, interpolation), inW);
+    return tf.transpose(alongW, [1, 2, 0, 3]) as tf.Tensor4D;
   });
+}
+
+/** Sums the rows of `g` (`[out, …]`) into `[inSize, …]` as the taps read them (sorted segment sums). */
+function scatterRows(g: tf.Tensor, taps: ResizeTaps, inSize: number): tf.Tensor {
+  const out = g.shape[0]!;
+  const rows = tf.range(0, out, 1, 'int32') as tf.Tensor1D;
+  const sum = (data: tf.Tensor, ids: Int32Array) => {
+    const s = tf.sparse.sparseSegmentSum(data, rows, tf.tensor1d(ids, 'int32'));
+    const missing = inSize - s.shape[0]!;
+    return missing > 0 ? tf.pad(s, [[0, missing], ...g.shape.slice(1).map((): [number, number] => [0, 0])]) : s;
+  };
+  if (taps.frac.every((f) => f === 0)) return sum(g, taps.lo);
+  const frac = tf.tensor(taps.frac, [out, ...g.shape.slice(1).map(() => 1)]);
+  return tf.add(sum(tf.mul(g, tf.sub(1, frac)), taps.lo), sum(tf.mul(g, frac), taps.hi));
 }
 
 tf.serialization.registerClass(Resize2D);

@@ -70,6 +70,23 @@ export function modelInfo(model: tf.LayersModel): ModelInfo | null {
   return info;
 }
 
+/**
+ * Index of the final segmentation output: the `'segmentation'` output of the model's ModelInfo, or
+ * 0 for a model without one (the library's models put it first).
+ */
+export function finalOutputIndex(model: tf.LayersModel): number {
+  const i = modelInfo(model)?.outputs.findIndex((o) => o.role === 'segmentation') ?? -1;
+  return i >= 0 ? i : 0;
+}
+
+/** One line describing a model from its ModelInfo, e.g. `unet++ on the plain encoder (depth 4); outputs: head_0_4 (segmentation)`. */
+export function describeModelInfo(info: ModelInfo): string {
+  const encoder = info.encoder === PLAIN_ENCODER ? 'the plain encoder' : `encoder ${info.encoder}`;
+  const pruned = info.prunedLevel === undefined ? '' : `, pruned to level ${info.prunedLevel}`;
+  const outputs = info.outputs.map((o) => `${o.name} (${o.role})`).join(', ');
+  return `${info.architecture} on ${encoder} (depth ${info.encoderDepth}${pruned}); outputs: ${outputs}`;
+}
+
 function checkModelInfo(info: unknown, modelName: string): asserts info is ModelInfo {
   const bad = (what: string) =>
     new Error(`modelInfo: the ${MODEL_INFO_KEY} metadata of model '${modelName}' is malformed: ${what}`);

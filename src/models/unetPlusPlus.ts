@@ -213,27 +213,29 @@ export function pruneUNetPlusPlus(model: tf.LayersModel, level: number): tf.Laye
         'build it with deepSupervision: true to prune to a level below its depth',
     );
   }
-  if (model.inputs.length !== 1) {
-    throw new Error(`pruneUNetPlusPlus: expected a single-input UNet++, '${model.name}' has ${model.inputs.length} inputs`);
-  }
-  const source = model.inputs[0]!;
-  const input = tf.input({ shape: source.shape.slice(1), dtype: source.dtype, name: 'input' });
   // Replays the graph that produces `output`, memoised by tensor id: each needed layer is applied
-  // once to its replayed inputs, layers not on the path to the head are never touched.
-  const replayed = new Map<number, tf.SymbolicTensor>([[source.id, input]]);
+  // once to its replayed inputs, layers not on the path to the head are never touched. Model inputs
+  // become new inputs of the same shape and name (only those the level needs).
+  const replayed = new Map<number, tf.SymbolicTensor>();
   const replay = (t: tf.SymbolicTensor): tf.SymbolicTensor => {
     const done = replayed.get(t.id);
     if (done !== undefined) return done;
-    if (t.inputs.length === 0) {
+    let result: tf.SymbolicTensor;
+    if (model.inputs.includes(t)) {
+      result = tf.input({ shape: t.shape.slice(1), dtype: t.dtype, name: t.sourceLayer.name });
+    } else if (t.inputs.length === 0) {
       throw new Error(`pruneUNetPlusPlus: tensor of layer '${t.sourceLayer.name}' is not computed from the model input`);
+    } else {
+      const ins = t.inputs.map(replay);
+      const out = t.sourceLayer.apply(ins.length === 1 ? ins[0]! : ins, t.callArgs) as tf.SymbolicTensor | tf.SymbolicTensor[];
+      result = Array.isArray(out) ? out[t.outputTensorIndex ?? 0]! : out;
     }
-    const ins = t.inputs.map(replay);
-    const out = t.sourceLayer.apply(ins.length === 1 ? ins[0]! : ins, t.callArgs) as tf.SymbolicTensor | tf.SymbolicTensor[];
-    const result = Array.isArray(out) ? out[t.outputTensorIndex ?? 0]! : out;
     replayed.set(t.id, result);
     return result;
   };
-  const pruned = tf.model({ inputs: input, outputs: replay(output), name: `${model.name}_L${level}` });
+  const prunedOutput = replay(output);
+  const inputs = model.inputs.filter((t) => replayed.has(t.id)).map((t) => replayed.get(t.id)!);
+  const pruned = tf.model({ inputs: inputs.length === 1 ? inputs[0]! : inputs, outputs: prunedOutput, name: `${model.name}_L${level}` });
   if (info !== null) {
     const present = new Set(pruned.layers.map((l) => l.name));
     setModelInfo(pruned, {
