@@ -579,3 +579,36 @@ describe('UNet 3+ on an encoder pyramid (f1 … f_D; f0 left out)', () => {
     model.dispose();
   });
 });
+
+describe('training on wasm', () => {
+  it('SMP Unet (odd sizes, bilinear) and Unet++ (deep supervision) take training steps without leaking', async () => {
+    expect(await initBackend('wasm')).toBe('wasm');
+    try {
+      const models = [
+        unetOn([3, 4, 6, 8], 13, 11, { decoderChannels: [6, 4, 2], decoderInterpolation: 'bilinear' }),
+        unetPlusPlusOn([3, 4, 6, 8], 16, 16, { decoderChannels: [6, 4, 2], deepSupervision: true }),
+      ];
+      for (const model of models) {
+        const sizes = featureSizes(model.name.startsWith('unet++') ? 16 : 13, model.name.startsWith('unet++') ? 16 : 11, 3);
+        const xs = featuresFor(model, sizes as [number, number][], 4);
+        const [h, w] = sizes[0] as [number, number];
+        const y = tf.tidy(() => tf.cast(tf.greater(randomImage([2, h, w, 1], 6), 0.5), 'float32'));
+        model.compile({ optimizer: tf.train.adam(0.01), loss: 'meanSquaredError' });
+        const counts: number[] = [];
+        const losses: number[] = [];
+        for (let step = 0; step < 3; step++) {
+          const loss = await model.trainOnBatch(xs, model.outputs.map(() => y));
+          losses.push(Array.isArray(loss) ? loss[0]! : loss);
+          counts.push(tf.memory().numTensors);
+        }
+        expect(new Set(counts).size).toBe(1);
+        expect(losses.every(Number.isFinite)).toBe(true);
+        expect(losses[2]!).toBeLessThan(losses[0]!);
+        tf.dispose([...xs, y]);
+        model.dispose();
+      }
+    } finally {
+      await tf.setBackend('cpu');
+    }
+  });
+});

@@ -74,9 +74,10 @@ export function buildUNet3Plus(options: UNet3PlusOptions = {}): tf.LayersModel {
   const extra = resolveUNet3PlusExtras('unet3+', options, opts.finalActivation, opts.filters[0]!);
   checkDivisibleInput('unet3+', opts.inputShape, opts.filters.length - 1);
   const { input, pyramid, layers } = plainEncoder(opts, 'same', CONV_ENCODER_NAMING.unet3Plus);
+  const { upsampling: _unused, ...recorded } = opts; // not a UNet 3+ option
   return unet3PlusModel(
     input,
-    { name: opts.name, architecture: 'unet3+', encoder: PLAIN_ENCODER, pyramid, options: { ...opts, ...extra } },
+    { name: opts.name, architecture: 'unet3+', encoder: PLAIN_ENCODER, pyramid, options: { ...recorded, ...extra } },
     { ...layers, ...extra, numClasses: opts.numClasses, finalActivation: opts.finalActivation, firstFeature: 0 },
   );
 }

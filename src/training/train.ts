@@ -97,13 +97,13 @@ function planFromInfo(model: tf.LayersModel, info: ModelInfo): OutputPlan {
     if (role === 'classification') {
       if (plan.cls !== null || shape.length !== 2 || shape[1] !== 2) {
         throw new Error(
-          `train: classification output '${name}' has shape [${shape}]; train() supports one classification ` +
+          `train: classification output '${name}' has shape ${JSON.stringify(shape)}; train() supports one classification ` +
             "output, the CGM's [B, 2] = [P(no object), P(object)]",
         );
       }
       plan.cls = i;
     } else if (shape.length !== 4) {
-      throw new Error(`train: ${role} output '${name}' has shape [${shape}]; expected [B, H, W, C]`);
+      throw new Error(`train: ${role} output '${name}' has shape ${JSON.stringify(shape)}; expected [B, H, W, C]`);
     } else {
       plan.segmentation.push(i);
     }
