@@ -228,7 +228,7 @@ describe('SMP Unet decoder: structure and names', () => {
   });
 
   it('takes any H×W: each block is resized to its skip’s actual size, the last to f0’s (45×37)', () => {
-    const model = unetOn(RESNET34, 45, 37, { numClasses: 2 });
+    const model = unetOn([3, 8, 8, 16, 16, 32], 45, 37, { numClasses: 2, decoderChannels: [16, 8, 8, 4, 4] });
     expect(model.outputs[0]!.shape).toEqual([null, 45, 37, 2]);
     // 45×37 → 23×19 → 12×10 → 6×5 → 3×3 → 2×2, and back up through exactly these sizes.
     const sizes = featureSizes(45, 37, 5);
