@@ -2,13 +2,22 @@
 
 // Registry and models
 export { createModel, listModels, registerModel, resolveModelName, getModelSpec, type ModelSpec } from './registry.js';
-export { buildUNet, unetOutputSize, unetValidInputSize, type UNetOptions } from './models/unet.js';
+export {
+  buildUNet,
+  unetOutputSize,
+  unetValidInputSize,
+  smpUnetModel,
+  smpSegmentationHead,
+  type UNetOptions,
+  type PyramidHeadOptions,
+} from './models/unet.js';
 export { buildUNetPadded, type UNetPaddedOptions } from './models/unetPadded.js';
 // Models: UNet++
 export {
   buildUNetPlusPlus,
   pruneUNetPlusPlus,
   unetPlusPlusHeadName,
+  smpUnetPlusPlusModel,
   type UNetPlusPlusOptions,
 } from './models/unetPlusPlus.js';
 // UNet 3+ (full-scale skips, deep supervision, classification-guided module)
@@ -17,16 +26,62 @@ export {
   cgmTargets,
   unet3PlusOutputNames,
   CGM_OUTPUT_NAME,
+  unet3PlusModel,
+  resolveUNet3PlusExtras,
+  type UNet3PlusExtras,
+  type UNet3PlusModelOptions,
   type UNet3PlusOptions,
   type CgmTargetsOptions,
 } from './models/unet3plus.js';
 export { ClassGate, type ClassGateActivation, type ClassGateConfig } from './layers/classGate.js';
 export { type CommonModelOptions, type InputShape } from './models/options.js';
+// What a model is (architecture, encoder, output roles, options), stored in its metadata
+export {
+  modelInfo,
+  setModelInfo,
+  finishModel,
+  finalOutputIndex,
+  describeModelInfo,
+  MODEL_INFO_KEY,
+  PLAIN_ENCODER,
+  OUTPUT_ROLES,
+  type ModelInfo,
+  type ModelDescription,
+  type OutputInfo,
+  type OutputRole,
+} from './models/info.js';
+
+// Encoders, decoders and heads: the parts every model is composed of
+export type { FeaturePyramid, EncoderSpec, EncoderBuildOptions, EncoderPreprocessing, PretrainedWeights } from './encoders/types.js';
+export { convBlockEncoder, CONV_ENCODER_NAMING, type ConvEncoderNaming, type ConvEncoderOptions } from './encoders/convBlocks.js';
+export { freezeEncoder, unfreezeEncoder, encoderLayers, encoderLayerNames } from './encoders/freeze.js';
+export { unetDecoder, smpUnetDecoder, type UNetDecoderOptions } from './decoders/unet.js';
+export {
+  unetPlusPlusDecoder,
+  smpUnetPlusPlusDecoder,
+  type UNetPlusPlusDecoderOptions,
+  type SmpUnetPlusPlusNodes,
+} from './decoders/unetPlusPlus.js';
+export { unet3PlusDecoder, type UNet3PlusDecoderOptions, type UNet3PlusStages } from './decoders/unet3plus.js';
+export {
+  resolveSmpDecoderOptions,
+  conv2dReLU,
+  smpDecoderBlock,
+  SMP_DECODER_CHANNELS,
+  SMP_DECODER_OPTION_KEYS,
+  type SmpDecoderOptions,
+  type ResolvedSmpDecoderOptions,
+  type SmpDecoderBlockOptions,
+} from './decoders/modules.js';
+export { segmentationHead, type SegmentationHeadOptions } from './heads/segmentation.js';
+export { cgmBranch, gateByClass } from './heads/classification.js';
 
 // Layers
 export { convBlock, type ConvBlockOptions } from './layers/convBlock.js';
 export { CenterCrop2D } from './layers/centerCrop.js';
 export { upsample2x, type UpsamplingMode, type UpsampleOptions } from './layers/upsample.js';
+export { Resize2D, RESIZE_INTERPOLATIONS, type Resize2DConfig, type ResizeInterpolation } from './layers/resize.js';
+export { type ConvLayerOptions } from './layers/convBlock.js';
 
 // Summary
 export { paramCounts, summarize, formatCount, type ParamCounts, type ModelSummary, type SummaryRow } from './summary.js';

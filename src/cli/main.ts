@@ -1,5 +1,6 @@
 /** The CLI's commands, separate from the executable so tests can call them. */
 import { initBackend, type BackendChoice } from '../backend/initBackend.js';
+import { describeModelInfo, modelInfo } from '../models/info.js';
 import { getModelSpec, listModels, createModel } from '../registry.js';
 import { summarize } from '../summary.js';
 import { type ArgValue, modelOptionsFromArgs, parseArgs } from './args.js';
@@ -75,6 +76,8 @@ export async function main(argv: string[], out: (s: string) => void = console.lo
       if (!name) throw new Error(`summary needs a model name; known models: ${listModels().join(', ')}`);
       const model = createModel(name, modelOptionsFromArgs(options));
       out(summarize(model).text);
+      const info = modelInfo(model);
+      if (info !== null) out(`Model: ${describeModelInfo(info)}`);
       model.dispose();
       return 0;
     }

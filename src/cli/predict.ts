@@ -6,8 +6,8 @@ import { encodePng, readImage } from '../data/images.js';
 import { rawToFloat, type Normalization } from '../data/loadDataset.js';
 import { classMap, overlayMask } from '../inference/overlay.js';
 import { optimizeForInference } from '../inference/optimize.js';
+import { describeModelInfo, finalOutputIndex, modelInfo } from '../models/info.js';
 import { predictTiled } from '../inference/tiled.js';
-import { finalPrediction } from '../training/evaluate.js';
 import { TRAINING_RECORD, type TrainingRecord } from './train.js';
 
 const IMAGE_EXT = new Set(['.png', '.jpg', '.jpeg']);
@@ -65,6 +65,9 @@ export async function predictCommand(o: PredictCommandOptions): Promise<string[]
   const channels = model.inputs[0]!.shape[3];
   if (channels !== 1 && channels !== 3) throw new Error(`predict: models with ${channels} input channels are not supported (1 or 3)`);
   const [, mh, mw] = model.inputs[0]!.shape;
+  const info = modelInfo(model);
+  if (info !== null) log(`model: ${describeModelInfo(info)}`);
+  const final = finalOutputIndex(model);
   await mkdir(o.out, { recursive: true });
   const written: string[] = [];
   for (const file of await listInputs(o.input)) {
@@ -72,11 +75,14 @@ export async function predictCommand(o: PredictCommandOptions): Promise<string[]
     const data = rawToFloat(raw, channels, normalize, file);
     const image = tf.tensor3d(data, [raw.height, raw.width, channels]);
     // A whole image of the model's own size is one call; anything else goes through overlap-tile.
-    const whole = mh === raw.height && mw === raw.width && model.outputs[0]!.shape[1] === mh;
+    const whole = mh === raw.height && mw === raw.width && model.outputs[final]!.shape[1] === mh;
     let pred: tf.Tensor;
     try {
       pred = whole
-        ? tf.tidy(() => finalPrediction(model.predict(image.expandDims(0)) as tf.Tensor | tf.Tensor[]))
+        ? tf.tidy(() => {
+            const y = model.predict(image.expandDims(0)) as tf.Tensor | tf.Tensor[];
+            return Array.isArray(y) ? y[final]! : y;
+          })
         : await predictTiled(model, image, { optimize: false });
     } finally {
       image.dispose();

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { createSegmentationDataset } from '../data/dataset.js';
 import { loadSegmentationSamples, type Normalization } from '../data/loadDataset.js';
+import { finalOutputIndex } from '../models/info.js';
 import { createModel, resolveModelName } from '../registry.js';
 import { formatCount, paramCounts } from '../summary.js';
 import { trainingCurveSvg } from '../training/curve.js';
@@ -63,7 +64,7 @@ export async function trainCommand(o: TrainCommandOptions): Promise<{ result: Tr
   const { height, width, channels } = samples[0]!;
   const modelOptions = { ...o.modelOptions, inputShape: [height, width, channels], numClasses };
   const model = createModel(name, modelOptions);
-  const out = model.outputs[0]!.shape;
+  const out = model.outputs[finalOutputIndex(model)]!.shape;
   const outputSize: [number, number] | undefined =
     out[1] !== height || out[2] !== width ? [out[1] as number, out[2] as number] : undefined;
   const data = createSegmentationDataset(samples, {
