@@ -9,6 +9,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { reflectIndex } from '../data/pixels.js';
+import { checkInteger, checkOptionalBoolean, checkSize } from '../util/validate.js';
 import { optimizeForInference } from './optimize.js';
 
 export interface TiledOptions {
@@ -73,14 +74,6 @@ export function downsamplingFactor(model: tf.LayersModel): number {
     max = Math.max(max, f);
   }
   return Math.max(1, Math.round(max));
-}
-
-function pair(v: number | [number, number], what: string): [number, number] {
-  const p: [number, number] = typeof v === 'number' ? [v, v] : v;
-  if (!Array.isArray(p) || p.length !== 2 || !p.every((x) => Number.isInteger(x) && x > 0)) {
-    throw new Error(`predictTiled: ${what} must be a positive integer or [height, width], got ${JSON.stringify(v)}.`);
-  }
-  return p;
 }
 
 /**
@@ -177,7 +170,7 @@ export async function predictTiled(
     }
     let th: number;
     let tw: number;
-    if (options.tileSize !== undefined) [th, tw] = pair(options.tileSize, 'tileSize');
+    if (options.tileSize !== undefined) [th, tw] = checkSize('predictTiled', 'tileSize', options.tileSize);
     else if (inShape[1] != null && inShape[2] != null) [th, tw] = [inShape[1], inShape[2]];
     else {
       throw new Error(
@@ -198,10 +191,10 @@ export async function predictTiled(
     }
     const my = (th - oh) / 2;
     const mx = (tw - ow) / 2;
-    const align = options.align ?? downsamplingFactor(model);
-    if (!Number.isInteger(align) || align < 1) throw new Error(`predictTiled: align must be an integer >= 1, got ${String(align)}.`);
-    const overlap = options.overlap ?? (my > 0 || mx > 0 ? 0 : Math.floor(Math.min(oh, ow) / 4));
-    if (!Number.isInteger(overlap) || overlap < 0) throw new Error(`predictTiled: overlap must be an integer >= 0, got ${String(overlap)}.`);
+    const align = checkInteger('predictTiled', 'align', options.align ?? downsamplingFactor(model), 1);
+    const overlap = checkInteger(
+      'predictTiled', 'overlap', options.overlap ?? (my > 0 || mx > 0 ? 0 : Math.floor(Math.min(oh, ow) / 4)), 0,
+    );
     const sy = Math.floor((oh - overlap) / align) * align;
     const sx = Math.floor((ow - overlap) / align) * align;
     if (sy <= 0 || sx <= 0) {
@@ -210,12 +203,8 @@ export async function predictTiled(
           `of ${align}; use a larger tileSize or a smaller overlap.`,
       );
     }
-    const batchSize = options.batchSize ?? 4;
-    if (!Number.isInteger(batchSize) || batchSize < 1) throw new Error(`predictTiled: batchSize must be an integer >= 1, got ${String(batchSize)}.`);
-    if (options.optimize !== undefined && typeof options.optimize !== 'boolean') {
-      throw new Error(`predictTiled: optimize must be true or false, got ${JSON.stringify(options.optimize)}.`);
-    }
-    if (options.optimize !== false) {
+    const batchSize = checkInteger('predictTiled', 'batchSize', options.batchSize ?? 4, 1);
+    if (checkOptionalBoolean('predictTiled', 'optimize', options.optimize) !== false) {
       try {
         net = optimizeForInference(model);
       } catch (e) {

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
-import { LossFunction, checkFiniteNumber, withName } from './common.js';
+import { LossFunction, withName } from './common.js';
+import { checkFiniteNumber } from '../util/validate.js';
 
 /** Checks that `loss` is callable and returns a scalar result tensor; used by combinators. */
 export function callScalarLoss(

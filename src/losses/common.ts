@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import { checkFiniteNumber } from '../util/validate.js';
 
 /** A loss: `(yTrue, yPred) => scalar`, usable in `model.compile({ loss })` and custom loops. */
 export type LossFunction = (yTrue: tf.Tensor, yPred: tf.Tensor) => tf.Scalar;
@@ -37,20 +38,6 @@ export function checkModeOption(where: string, mode: unknown): void {
       `${where}: mode must be 'binary', 'categorical' or 'auto', got ${JSON.stringify(mode)}.`,
     );
   }
-}
-
-export function checkFiniteNumber(
-  where: string,
-  name: string,
-  value: unknown,
-  { min = -Infinity, max = Infinity }: { min?: number; max?: number } = {},
-): number {
-  if (typeof value !== 'number' || !Number.isFinite(value) || value < min || value > max) {
-    const range =
-      min === -Infinity && max === Infinity ? 'a finite number' : `a finite number in [${min}, ${max}]`;
-    throw new Error(`${where}: ${name} must be ${range}, got ${String(value)}.`);
-  }
-  return value;
 }
 
 /** Validates an array of class weights: finite and non-negative. */

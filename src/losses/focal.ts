@@ -4,13 +4,13 @@ import {
   EPSILON,
   LossFunction,
   OutputMode,
-  checkFiniteNumber,
   checkModeOption,
   checkWeightArray,
   checkWeightCount,
   makeLoss,
   resolveMode,
 } from './common.js';
+import { checkFiniteNumber } from '../util/validate.js';
 import { categoricalLogProbabilities } from './crossEntropy.js';
 
 /** Stable log σ(z) = min(z, 0) − log(1 + e^(−|z|)). */

@@ -4,7 +4,6 @@ import {
   EPSILON,
   LossFunction,
   OutputMode,
-  checkFiniteNumber,
   checkModeOption,
   checkWeightArray,
   checkWeightCount,
@@ -14,6 +13,7 @@ import {
   spatialAxes,
   toProbabilities,
 } from './common.js';
+import { checkFiniteNumber } from '../util/validate.js';
 
 /** Options shared by the region-overlap losses (dice, jaccard, tversky). */
 export interface OverlapLossOptions extends BaseLossOptions {
