@@ -1,15 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
-import {
-  BaseLossOptions,
-  EPSILON,
-  LossFunction,
-  OutputMode,
-  checkModeOption,
-  checkWeightArray,
-  checkWeightCount,
-  makeLoss,
-  resolveMode,
-} from './common.js';
+import { BaseLossOptions, EPSILON, LossFunction, checkWeightArray, checkWeightCount, makeLoss } from './common.js';
+import { OutputMode, checkModeOption, resolveMode } from '../util/outputs.js';
 import { checkFiniteNumber } from '../util/validate.js';
 import { categoricalLogProbabilities } from './crossEntropy.js';
 

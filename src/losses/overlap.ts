@@ -3,16 +3,13 @@ import {
   BaseLossOptions,
   EPSILON,
   LossFunction,
-  OutputMode,
-  checkModeOption,
   checkWeightArray,
   checkWeightCount,
   classWeightedMean,
   makeLoss,
-  resolveMode,
   spatialAxes,
-  toProbabilities,
 } from './common.js';
+import { OutputMode, checkModeOption, resolveMode, toProbabilities } from '../util/outputs.js';
 import { checkFiniteNumber } from '../util/validate.js';
 
 /** Options shared by the region-overlap losses (dice, jaccard, tversky). */

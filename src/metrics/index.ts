@@ -7,7 +7,7 @@ import {
   toProbabilities,
   unpackWeightChannel,
   withName,
-} from '../losses/common.js';
+} from '../util/outputs.js';
 import { checkFiniteNumber, checkInteger } from '../util/validate.js';
 
 /** Options of the hard segmentation metrics. */
