@@ -10,6 +10,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { reflectIndex } from '../data/pixels.js';
 import { checkInteger, checkOptionalBoolean, checkSize } from '../util/validate.js';
+import { finalPrediction } from './finalPrediction.js';
 import { optimizeForInference } from './optimize.js';
 
 export interface TiledOptions {
@@ -122,8 +123,7 @@ function outputShapeFor(model: tf.LayersModel, th: number, tw: number, c: number
     // Some models (e.g. tf.Sequential) cannot compute shapes symbolically: probe with zeros.
     try {
       shape = tf.tidy(() => {
-        const y = model.predict(tf.zeros([1, th, tw, c]));
-        return (Array.isArray(y) ? y[0] : y).shape;
+        return finalPrediction(model.predict(tf.zeros([1, th, tw, c]))).shape;
       });
     } catch (e) {
       throw new Error(
@@ -231,10 +231,9 @@ export async function predictTiled(
           }));
         });
         const raw = net.predict(input);
-        const outs = Array.isArray(raw) ? raw : [raw];
         let data: Float32Array;
         try {
-          const pred = outs[0];
+          const pred = finalPrediction(raw);
           if (pred.shape[1] !== oh || pred.shape[2] !== ow || pred.shape[3] !== k) {
             throw new Error(
               `predictTiled: the model returned [${pred.shape.join(', ')}] for ${th}x${tw} tiles, expected ` +
@@ -243,7 +242,7 @@ export async function predictTiled(
           }
           data = (await pred.data()) as Float32Array;
         } finally {
-          tf.dispose([input, ...outs]);
+          tf.dispose([input, raw]);
         }
         chunk.forEach(([y0, x0], t) => {
           for (let i = 0; i < oh && y0 + i < h; i++) {

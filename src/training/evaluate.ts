@@ -1,6 +1,10 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Batch } from '../data/dataset.js';
+import { finalPrediction } from '../inference/finalPrediction.js';
 import { hardenMasks } from '../metrics/index.js';
+
+// The CLI imports finalPrediction from here; kept until it imports from src/inference.
+export { finalPrediction };
 
 /** Dataset-level hard scores of a segmentation model. */
 export interface SegmentationScores {
@@ -65,11 +69,6 @@ export class ScoreAccumulator {
     const mean = (k: 'dice' | 'iou') => perClass.reduce((a, s) => a + s[k], 0) / perClass.length;
     return { dice: mean('dice'), iou: mean('iou'), pixelAccuracy: this.correct / this.pixels, perClass, pixels: this.pixels };
   }
-}
-
-/** The final segmentation output of a (possibly multi-output) model's prediction. */
-export function finalPrediction(out: tf.Tensor | tf.Tensor[]): tf.Tensor {
-  return Array.isArray(out) ? out[0]! : out;
 }
 
 /**
