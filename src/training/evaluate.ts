@@ -23,7 +23,8 @@ export interface SegmentationScores {
 /**
  * Counts TP/FP/FN per class over whole batches and turns them into Dice and IoU (a class absent
  * from both prediction and truth scores 1). Predictions are thresholded at 0.5 (1 channel) or
- * arg-maxed (several channels). Uses the model's first (final) output.
+ * arg-maxed (several channels). Takes tensors, not a model: `evaluateSegmentation` feeds it the
+ * model's final output.
  */
 export class ScoreAccumulator {
   private tp: number[] = [];
