@@ -86,7 +86,7 @@ export { type ConvLayerOptions } from './layers/convBlock.js';
 // Summary
 export { paramCounts, summarize, formatCount, type ParamCounts, type ModelSummary, type SummaryRow } from './summary.js';
 
-// --- Losses, metrics and the UNet paper's weight maps (issue 5, branch `losses`) ---
+// --- Losses, metrics and the UNet paper's weight maps ---
 export { losses, deepSupervisionLosses } from './losses/index.js';
 export type {
   BaseLossOptions,
@@ -103,9 +103,8 @@ export { metrics } from './metrics/index.js';
 export type { MetricOptions, OverlapMetricOptions, SegmentationMetric } from './metrics/index.js';
 export { unetWeightMap, weightMapBatch } from './weightmap/index.js';
 export type { LabelArray, UNetWeightMapOptions, WeightMapBatchOptions } from './weightmap/index.js';
-// --- end losses ---
 
-// --- Data, augmentation, synthetic data, tiled inference (area: data) ---
+// --- Data, augmentation, synthetic data, tiled inference ---
 export { createRng, type Rng } from './data/rng.js';
 export type { SegmentationSample } from './data/sample.js';
 export {

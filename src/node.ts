@@ -6,7 +6,7 @@ import { registerNodeFileAccess } from './io/nodeFiles.js';
 
 export * from './index.js';
 
-// --- Node-only: file:// IOHandler, image files, folder datasets (area: data) ---
+// --- Node-only: file:// IOHandler, image files, folder datasets ---
 export { fileSystem, registerFileHandler, FILE_SCHEME } from './io/fileHandler.js';
 export { decodeImage, encodePng, encodeJpeg, readImage, writeImage, floatToRaw, type RawImage } from './data/images.js';
 export {
