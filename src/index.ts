@@ -79,3 +79,26 @@ export { classMap, overlayMask, PALETTE, type OverlayImage } from './inference/o
 export { initBackend, BACKEND_CHOICES } from './backend/initBackend.js';
 export type { BackendChoice, InitBackendOptions } from './backend/initBackend.js';
 export { registerWasmKernels, WASM_KERNELS } from './backend/registerWasmKernels.js';
+
+// --- encoders: ImageNet encoders as in segmentation_models.pytorch, PyTorch state dicts ---
+export {
+  listEncoders,
+  getEncoderSpec,
+  encoderPreprocessing,
+  IMAGENET_PREPROCESSING,
+  type EncoderSpec,
+  type EncoderBuildOptions,
+  type EncoderPreprocessing,
+  type FeaturePyramid,
+  type PretrainedWeights,
+} from './encoders/index.js';
+export {
+  stateDictMapping,
+  modelStateDict,
+  loadStateDict,
+  type StateDict,
+  type TorchTensor,
+  type StateDictMapping,
+  type LoadStateDictOptions,
+  type LoadStateDictResult,
+} from './io/stateDict.js';
