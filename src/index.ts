@@ -154,3 +154,26 @@ export {
   readSmpCheckpoint, SMP_CONFIG_FILE, SMP_WEIGHTS_FILE,
   type SmpCheckpoint, type SmpCheckpointSource, type SmpCheckpointFiles, type ReadSmpCheckpointOptions,
 } from './io/smpCheckpoint.js';
+
+// --- encoders: ImageNet encoders as in segmentation_models.pytorch, PyTorch state dicts ---
+export {
+  listEncoders,
+  getEncoderSpec,
+  encoderPreprocessing,
+  IMAGENET_PREPROCESSING,
+  type EncoderSpec,
+  type EncoderBuildOptions,
+  type EncoderPreprocessing,
+  type FeaturePyramid,
+  type PretrainedWeights,
+} from './encoders/index.js';
+export {
+  stateDictMapping,
+  modelStateDict,
+  loadStateDict,
+  type StateDict,
+  type TorchTensor,
+  type StateDictMapping,
+  type LoadStateDictOptions,
+  type LoadStateDictResult,
+} from './io/stateDict.js';
