@@ -134,6 +134,8 @@ export { classMap, overlayMask, PALETTE, type OverlayImage } from './inference/o
 export { initBackend, BACKEND_CHOICES } from './backend/initBackend.js';
 export type { BackendChoice, InitBackendOptions } from './backend/initBackend.js';
 export { registerWasmKernels, WASM_KERNELS } from './backend/registerWasmKernels.js';
+// Importing the library replaces tfjs's wrong cpu resize gradient kernels (docs/backend.md).
+import './backend/kernels/resizeGrad.js';
 
 // --- Weights interop: safetensors, SMP checkpoints, pretrained weight downloads (src/io/) ---
 export {

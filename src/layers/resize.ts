@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import { bilinearTaps, type ResizeAxisTaps } from '../backend/kernels/resizeGrad.js';
 import { uniqueLayerName } from './naming.js';
 
 type Shape = (number | null)[];
@@ -26,8 +27,8 @@ export interface Resize2DConfig {
  * - `'nearest'`: PyTorch's legacy nearest, `src = min(floor(dst · in / out), in − 1)` =
  *   `tf.image.resizeNearestNeighbor(alignCorners=false, halfPixelCenters=false)`;
  * - `'bilinear'`: half-pixel centres, `src = max((dst + 0.5) · in / out − 0.5, 0)` =
- *   `tf.image.resizeBilinear(halfPixelCenters=true)`. Its gradient is computed here (tfjs's
- *   bilinear gradient kernels ignore `halfPixelCenters`).
+ *   `tf.image.resizeBilinear(halfPixelCenters=true)`. Its gradient is computed here (see
+ *   {@link resizeLikeTorch}).
  *
  * Two forms: `[x, reference]` → x at the reference's size (segmentation_models.pytorch's Unet
  * resizes every decoder stage to its skip's actual size), or one input with `scale`.
@@ -93,64 +94,36 @@ function checkInputCount(scale: number | null, n: number): void {
 
 /**
  * `F.interpolate(x, size, mode, align_corners=False)` on an NHWC tensor (see {@link Resize2D}).
- * Same size is the identity (a copy). The forward pass is tfjs's resize kernel; the gradient is
- * computed here from the same sampling rule (tfjs's gradient kernels ignore `halfPixelCenters`,
- * and the cpu backend's nearest-neighbour gradient mixes up images of a batch).
+ * Same size is the identity (a copy). Nearest is tfjs's op with its gradient kernel (right on every
+ * backend once this library fixed the cpu one). Bilinear needs `halfPixelCenters`, which the
+ * gradient kernels of the webgl, webgpu and tensorflow backends ignore (this library fixes only
+ * cpu's and wasm's), so its gradient is computed here from the same sampling rule.
  */
 export function resizeLikeTorch(x: tf.Tensor4D, size: [number, number], interpolation: ResizeInterpolation): tf.Tensor4D {
   const [, h, w] = x.shape;
   if (size[0] === h && size[1] === w) return x.clone();
-  const resize = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
-    const t = args[0] as tf.Tensor4D;
-    return {
-      value:
-        interpolation === 'nearest'
-          ? tf.image.resizeNearestNeighbor(t, size, false, false)
-          : tf.image.resizeBilinear(t, size, false, true),
-      gradFunc: (dy: tf.Tensor | tf.Tensor[]) => resizeGradient(dy as tf.Tensor4D, h, w, interpolation),
-    };
-  });
+  if (interpolation === 'nearest') return tf.image.resizeNearestNeighbor(x, size, false, false);
+  const resize = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => ({
+    value: tf.image.resizeBilinear(args[0] as tf.Tensor4D, size, false, true),
+    gradFunc: (dy: tf.Tensor | tf.Tensor[]) => bilinearGradient(dy as tf.Tensor4D, h, w),
+  }));
   return resize(x) as tf.Tensor4D;
 }
 
-/** Where output sample `o` reads along one axis: `(1 − frac[o]) · in[lo[o]] + frac[o] · in[hi[o]]`. */
-export interface ResizeTaps {
-  lo: Int32Array;
-  hi: Int32Array;
-  frac: Float32Array;
-}
-
-/** The sampling rule of {@link resizeLikeTorch} along one axis (`frac` is 0 for nearest). */
-export function resizeTaps(inSize: number, outSize: number, interpolation: ResizeInterpolation): ResizeTaps {
-  const taps = { lo: new Int32Array(outSize), hi: new Int32Array(outSize), frac: new Float32Array(outSize) };
-  const scale = inSize / outSize;
-  for (let o = 0; o < outSize; o++) {
-    if (interpolation === 'nearest') {
-      taps.lo[o] = taps.hi[o] = Math.min(Math.floor(o * scale), inSize - 1);
-      continue;
-    }
-    const src = Math.max((o + 0.5) * scale - 0.5, 0);
-    const lo = Math.min(Math.floor(src), inSize - 1);
-    taps.lo[o] = lo;
-    taps.hi[o] = Math.min(lo + 1, inSize - 1);
-    taps.frac[o] = src - lo;
-  }
-  return taps;
-}
-
-/** dL/dx of the resize: every output's gradient goes back to the samples it read, with their weights. */
-function resizeGradient(dy: tf.Tensor4D, inH: number, inW: number, interpolation: ResizeInterpolation): tf.Tensor4D {
+/** dL/dx of the half-pixel bilinear resize: every output's gradient goes back to the two × two samples it read, with their weights. */
+function bilinearGradient(dy: tf.Tensor4D, inH: number, inW: number): tf.Tensor4D {
   return tf.tidy(() => {
     const [, outH, outW] = dy.shape;
+    const sampling = { alignCorners: false, halfPixelCenters: true };
     // Along H on [outH, b, outW, c], then along W on [outW, b, inH, c].
-    const alongH = scatterRows(tf.transpose(dy, [1, 0, 2, 3]), resizeTaps(inH, outH, interpolation), inH);
-    const alongW = scatterRows(tf.transpose(alongH, [2, 1, 0, 3]), resizeTaps(inW, outW, interpolation), inW);
+    const alongH = scatterRows(tf.transpose(dy, [1, 0, 2, 3]), bilinearTaps(inH, outH, sampling), inH);
+    const alongW = scatterRows(tf.transpose(alongH, [2, 1, 0, 3]), bilinearTaps(inW, outW, sampling), inW);
     return tf.transpose(alongW, [1, 2, 0, 3]) as tf.Tensor4D;
   });
 }
 
 /** Sums the rows of `g` (`[out, …]`) into `[inSize, …]` as the taps read them (sorted segment sums). */
-function scatterRows(g: tf.Tensor, taps: ResizeTaps, inSize: number): tf.Tensor {
+function scatterRows(g: tf.Tensor, taps: ResizeAxisTaps, inSize: number): tf.Tensor {
   const out = g.shape[0]!;
   const rows = tf.range(0, out, 1, 'int32') as tf.Tensor1D;
   const sum = (data: tf.Tensor, ids: Int32Array) => {
@@ -158,8 +131,7 @@ function scatterRows(g: tf.Tensor, taps: ResizeTaps, inSize: number): tf.Tensor 
     const missing = inSize - s.shape[0]!;
     return missing > 0 ? tf.pad(s, [[0, missing], ...g.shape.slice(1).map((): [number, number] => [0, 0])]) : s;
   };
-  if (taps.frac.every((f) => f === 0)) return sum(g, taps.lo);
-  const frac = tf.tensor(taps.frac, [out, ...g.shape.slice(1).map(() => 1)]);
+  const frac = tf.tensor(Float32Array.from(taps.frac), [out, ...g.shape.slice(1).map(() => 1)]);
   return tf.add(sum(tf.mul(g, tf.sub(1, frac)), taps.lo), sum(tf.mul(g, frac), taps.hi));
 }
 
