@@ -163,11 +163,6 @@ export {
   getEncoderSpec,
   encoderPreprocessing,
   IMAGENET_PREPROCESSING,
-  type EncoderSpec,
-  type EncoderBuildOptions,
-  type EncoderPreprocessing,
-  type FeaturePyramid,
-  type PretrainedWeights,
 } from './encoders/index.js';
 export {
   stateDictMapping,
