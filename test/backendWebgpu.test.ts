@@ -10,7 +10,8 @@ import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  backendInfo, cgmTargets, classMapAsync, createModel, initBackend, listModels, losses, metrics, unetValidInputSize,
+  backendInfo, cgmTargets, classMapAsync, CONV_ENCODER_NAMING, convBlockEncoder, createModel, initBackend, listModels, losses,
+  metrics, resolveSmpDecoderOptions, smpUnetModel, unetValidInputSize,
 } from '../src/index.js';
 import { describeAdapter } from '../src/backend/webgpu.js';
 import { registerWebGPUKernels } from '../src/backend/webgpuKernels.js';
@@ -38,9 +39,25 @@ const CONFIGS: Record<string, object> = {
   'unet++': { inputShape: [16, 16, 1], filters: [4, 8, 16], deepSupervision: true },
   'unet3+': { inputShape: [16, 16, 1], filters: [4, 8, 16], cgm: true },
 };
+/** segmentation_models.pytorch's Unet decoder on a small encoder: its Resize2D computes its own gradient. */
+const SMP_UNET = 'SMP Unet decoder (bilinear Resize2D)';
+
+function smpUnet(): tf.LayersModel {
+  const input = tf.input({ shape: [16, 16, 1], name: 'input' });
+  const pyramid = convBlockEncoder(input, {
+    filters: [4, 8, 16], padding: 'same', batchNorm: true, activation: 'relu', dropout: 0,
+    kernelInitializer: 'heNormal', naming: CONV_ENCODER_NAMING.unet,
+  });
+  const decoder = resolveSmpDecoderOptions('unet', { decoderInterpolation: 'bilinear', decoderChannels: [8, 4] }, 2);
+  return smpUnetModel(
+    input,
+    { name: 'smp_unet', architecture: 'unet', encoder: 'plain', pyramid, options: {} },
+    { ...decoder, numClasses: 1, finalActivation: 'sigmoid' },
+  );
+}
 
 function build(name: string): tf.LayersModel {
-  const model = createModel(name, CONFIGS[name]!);
+  const model = name === SMP_UNET ? smpUnet() : createModel(name, CONFIGS[name]!);
   // UNet 3+'s CGM has Dropout(0.5): the same seed gives the same mask on every backend (tfjs draws
   // the random numbers in JavaScript).
   for (const layer of model.layers) if (layer.getClassName() === 'Dropout') (layer as unknown as { seed: number }).seed = 5;
@@ -177,9 +194,9 @@ describe.skipIf(!haveIcd)('webgpu backend in Node', () => {
     gpu.dice.forEach((d, i) => expect(d).toBeCloseTo(cpu.dice[i]!, 6));
   }, 120_000);
 
-  for (const name of listModels()) {
+  for (const name of [...listModels(), SMP_UNET]) {
     it(`${name}: forward pass and ${STEPS} SGD steps equal the cpu backend's, no tensor leaks`, async () => {
-      expect(CONFIGS[name], `add a small configuration of '${name}' to CONFIGS`).toBeDefined();
+      if (name !== SMP_UNET) expect(CONFIGS[name], `add a small configuration of '${name}' to CONFIGS`).toBeDefined();
       await tf.setBackend('cpu');
       const seedModel = build(name);
       const init = seededInit(seedModel, 7);
