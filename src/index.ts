@@ -128,11 +128,12 @@ export { optimizeForInference, type OptimizeForInferenceOptions } from './infere
 export { train, type TrainOptions, type TrainResult, type EpochLogs } from './training/train.js';
 export { evaluateSegmentation, ScoreAccumulator, type SegmentationScores } from './training/evaluate.js';
 export { trainingCurveSvg } from './training/curve.js';
-export { classMap, overlayMask, PALETTE, type OverlayImage } from './inference/overlay.js';
+export { classMap, classMapAsync, overlayMask, PALETTE, type ClassMap, type OverlayImage } from './inference/overlay.js';
 
 // --- backend: backend selection and fast wasm kernels (src/backend/) ---
-export { initBackend, BACKEND_CHOICES } from './backend/initBackend.js';
-export type { BackendChoice, InitBackendOptions } from './backend/initBackend.js';
+export { initBackend, backendInfo, BACKEND_CHOICES } from './backend/initBackend.js';
+export type { BackendChoice, BackendInfo, InitBackendOptions } from './backend/initBackend.js';
+export type { WebGPUAdapterInfo } from './backend/webgpu.js';
 export { registerWasmKernels, WASM_KERNELS } from './backend/registerWasmKernels.js';
 // Importing the library replaces tfjs's wrong cpu resize gradient kernels (docs/backend.md).
 import './backend/kernels/resizeGrad.js';

@@ -39,3 +39,17 @@ export async function compare(f: () => tf.Tensor[]): Promise<void> {
   expect(got.length).toBe(ref.length);
   for (let i = 0; i < ref.length; i++) expect(relErr(got[i], ref[i])).toBeLessThanOrEqual(1e-4);
 }
+
+/**
+ * Deterministic initial weights (the models' initializers are unseeded): He-normal kernels from a
+ * seeded generator, the remaining weights (biases, BN gamma/beta/moving statistics) as the model
+ * initialised them (constants).
+ */
+export function seededInit(model: tf.LayersModel, seed: number): Float32Array[] {
+  return model.weights.map((w, i) => {
+    const shape = w.shape as number[];
+    if (shape.length < 2) return w.read().dataSync() as Float32Array;
+    const fanIn = shape.slice(0, -1).reduce((a, b) => a * b, 1);
+    return tf.tidy(() => tf.randomNormal(shape, 0, Math.sqrt(2 / fanIn), 'float32', seed * 1000 + i).dataSync() as Float32Array);
+  });
+}

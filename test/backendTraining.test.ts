@@ -1,6 +1,7 @@
 import { describe, it, expect, beforeAll } from 'vitest';
 import * as tf from '@tensorflow/tfjs';
 import { createModel, initBackend } from '../src/index.js';
+import { seededInit } from './backendCompare.js';
 
 /** A tiny UNet with every layer kind the models use: conv+BN+ReLU, max-pool, transposed conv, concat. */
 function tinyUNet(): tf.LayersModel {
@@ -48,20 +49,6 @@ async function trainOn(build: () => tf.LayersModel, backend: string, init: Float
 
 // Override with SMTF_TRAIN_SEED to try other initialisations (seeds 1-7 pass with a >80× margin).
 const SEED = Number(process.env.SMTF_TRAIN_SEED ?? 7);
-
-/**
- * Deterministic initial weights (the models' initializers are unseeded): He-normal kernels from a
- * seeded generator, the remaining weights (biases, BN gamma/beta/moving statistics) as the model
- * initialised them (constants).
- */
-function seededInit(model: tf.LayersModel, seed: number): Float32Array[] {
-  return model.weights.map((w, i) => {
-    const shape = w.shape as number[];
-    if (shape.length < 2) return w.read().dataSync() as Float32Array;
-    const fanIn = shape.slice(0, -1).reduce((a, b) => a * b, 1);
-    return tf.tidy(() => tf.randomNormal(shape, 0, Math.sqrt(2 / fanIn), 'float32', seed * 1000 + i).dataSync() as Float32Array);
-  });
-}
 
 describe('training on wasm equals training on cpu', () => {
   beforeAll(async () => {
