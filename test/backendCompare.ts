@@ -23,6 +23,28 @@ export function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
   return diff / scale;
 }
 
+/**
+ * Weights trained on wasm equal those trained on cpu from the same `init`: per weight tensor, max
+ * |a-b| ≤ 1e-3 · max |b| + 1e-6 (the absolute part: weights with an analytically zero gradient,
+ * such as conv biases in front of batch norm, only accumulate rounding noise of ~1e-9 on both
+ * sides), and training really changed more than 100 values.
+ */
+export function expectTrainedAlike(wasm: Float32Array[], cpu: Float32Array[], init: Float32Array[]): void {
+  expect(wasm.length).toBe(cpu.length);
+  let moved = 0;
+  for (let i = 0; i < cpu.length; i++) {
+    let diff = 0;
+    let scale = 1e-6;
+    for (let j = 0; j < cpu[i]!.length; j++) {
+      diff = Math.max(diff, Math.abs(wasm[i]![j]! - cpu[i]![j]!));
+      scale = Math.max(scale, Math.abs(cpu[i]![j]!));
+      if (Math.abs(cpu[i]![j]! - init[i]![j]!) > 1e-6) moved++;
+    }
+    expect(diff).toBeLessThanOrEqual(1e-3 * scale + 1e-6);
+  }
+  expect(moved).toBeGreaterThan(100);
+}
+
 export function seeded(shape: number[], seed: number): tf.Tensor {
   return tf.randomUniform(shape, -1, 1, 'float32', seed);
 }
