@@ -59,9 +59,13 @@ export function resolveModelName(name: string): string {
   return getModelSpec(name).name;
 }
 
-/** The plain builder, or {@link buildEncoderModel} when the options name an `encoder`. */
+/** The plain builder, or {@link buildEncoderModel} when the options name an `encoder` (`encoder: undefined` = none). */
 function plainOrEncoder(architecture: EncoderArchitecture, plain: (o: object) => tf.LayersModel): (o: object) => tf.LayersModel {
-  return (o) => (hasEncoderOption(o) ? buildEncoderModel(architecture, o as EncoderModelOptions) : plain(o));
+  return (o) => {
+    if (hasEncoderOption(o)) return buildEncoderModel(architecture, o as EncoderModelOptions);
+    const { encoder: _none, ...rest } = o as { encoder?: undefined };
+    return plain(rest);
+  };
 }
 
 /**

@@ -223,6 +223,7 @@ describe('options', () => {
       ['unet++', { upsampling: 'bilinear' }, /option 'upsampling' does not apply .*use decoderInterpolation/],
       ['unet3+', { batchNorm: false }, /option 'batchNorm' does not apply .*use decoderBatchNorm/],
       ['unet', { activation: 'elu' }, /option 'activation' does not apply/],
+      ['unet', { batchNormMomentum: 0.99 }, /option 'batchNormMomentum' does not apply .*momentum 0.1/],
       ['unet', { dropout: 0.1 }, /option 'dropout' does not apply .*no dropout/],
       ['unet', { kernelInitializer: 'heNormal' }, /option 'kernelInitializer' does not apply .*loadStateDict/],
       ['unet++', { decoderCenterBlock: true }, /option 'decoderCenterBlock' does not apply .*never applies it/],
@@ -251,6 +252,9 @@ describe('options', () => {
       "unet: this builder makes the plain model; for a model on an ImageNet encoder use createModel('unet', { encoder, ... })",
     );
     expect(() => buildEncoderModel('segnet' as never, tiny)).toThrow(/architecture must be one of unet, unet-padded, unet\+\+, unet3\+/);
+    const plain = createModel('unet-padded', { encoder: undefined, inputShape: [16, 16, 1], filters: [4, 8] });
+    expect(modelInfo(plain)!.encoder).toBe('plain');
+    plain.dispose();
   });
 
   it('sizes as SMP: Unet any H × W, Unet++ and UNet 3+ divisible by 2^depth (naming the nearest sizes)', () => {

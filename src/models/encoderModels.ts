@@ -70,6 +70,7 @@ const PLAIN_ONLY: Record<string, string> = {
   filters: 'the encoder fixes its own channels; set the decoder with decoderChannels (e.g. [256, 128, 64, 32, 16]) and the depth with encoderDepth',
   upsampling: "use decoderInterpolation ('nearest' or 'bilinear')",
   batchNorm: 'the encoder keeps its own BatchNorm; use decoderBatchNorm for the decoder',
+  batchNormMomentum: "every BatchNorm uses PyTorch's momentum 0.1 (0.9 in Keras terms) and epsilon 1e-5, as segmentation_models.pytorch",
   activation: 'the encoder has its own activations (ReLU, ReLU6) and the decoder uses ReLU, as segmentation_models.pytorch',
   dropout: "segmentation_models.pytorch's decoders have no dropout",
   kernelInitializer: 'the layers are initialised as segmentation_models.pytorch does; load your own or pretrained weights with loadStateDict',
