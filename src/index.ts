@@ -33,6 +33,18 @@ export {
   type UNet3PlusOptions,
   type CgmTargetsOptions,
 } from './models/unet3plus.js';
+// Any of the above on an ImageNet encoder: createModel(name, { encoder: 'resnet34', ... })
+export {
+  buildEncoderModel,
+  encoderModelOptionKeys,
+  ENCODER_ARCHITECTURES,
+  ENCODER_MODEL_INPUT,
+  DEFAULT_ENCODER_DEPTH,
+  ENCODER_UNET3PLUS_CAT_CHANNELS,
+  type EncoderArchitecture,
+  type EncoderModelOptions,
+  type ResolvedEncoderModelOptions,
+} from './models/encoderModels.js';
 export { ClassGate, type ClassGateActivation, type ClassGateConfig } from './layers/classGate.js';
 export { type CommonModelOptions, type InputShape } from './models/options.js';
 // What a model is (architecture, encoder, output roles, options), stored in its metadata
@@ -126,7 +138,7 @@ export { optimizeForInference, type OptimizeForInferenceOptions } from './infere
 
 // Training, evaluation and pictures of results (browser-safe)
 export { train, type TrainOptions, type TrainResult, type EpochLogs } from './training/train.js';
-export { evaluateSegmentation, ScoreAccumulator, type SegmentationScores } from './training/evaluate.js';
+export { evaluateSegmentation, ScoreAccumulator, type SegmentationScores, type EvaluateOptions } from './training/evaluate.js';
 export { trainingCurveSvg } from './training/curve.js';
 export { classMap, classMapAsync, overlayMask, PALETTE, type ClassMap, type OverlayImage } from './inference/overlay.js';
 
@@ -165,6 +177,13 @@ export {
   encoderPreprocessing,
   IMAGENET_PREPROCESSING,
 } from './encoders/index.js';
+export {
+  modelPreprocessing,
+  preprocessInput,
+  channelStatistics,
+  normalizeChannels,
+  type InputNormalization,
+} from './encoders/preprocess.js';
 export {
   stateDictMapping,
   modelStateDict,

@@ -1,32 +1,43 @@
 /** The CLI's commands, separate from the executable so tests can call them. */
 import { initBackend, type BackendChoice } from '../backend/initBackend.js';
+import { getEncoderSpec, listEncoders } from '../encoders/index.js';
+import { modelPreprocessing } from '../encoders/preprocess.js';
 import { describeModelInfo, modelInfo } from '../models/info.js';
+import { ENCODER_ARCHITECTURES } from '../models/encoderModels.js';
 import { getModelSpec, listModels, createModel } from '../registry.js';
 import { summarize } from '../summary.js';
 import { type ArgValue, modelOptionsFromArgs, parseArgs } from './args.js';
 import { runDemo } from './demo.js';
 import { predictCommand } from './predict.js';
-import { trainCommand } from './train.js';
+import { describePreprocessing, trainCommand } from './train.js';
 
 const USAGE = `Usage: segmentation-models-tfjs <command> [options]
 
 Commands:
   summary <model> [--input H,W,C] [--classes N] [--filters f1,f2,...] [--<option> value ...]
+  summary <model> --encoder NAME [--encoder-depth 3..5] [--decoder-channels c1,c2,...] [--input H,W,C] ...
       Build a model and print its layer table and parameter counts.
-      Any model option works as --kebab-case (e.g. --no-batch-norm, --upsampling bilinear).
+      Any model option works as --kebab-case (e.g. --no-batch-norm, --upsampling bilinear,
+      --no-decoder-batch-norm, --decoder-interpolation bilinear, --deep-supervision).
+      --encoder puts the decoder on an ImageNet encoder (see 'encoders').
   train --model NAME --images DIR --masks DIR --out DIR [--epochs 20] [--batch-size 8]
         [--classes 1] [--size S|H,W] [--mask-suffix S] [--validation-split 0.2] [--seed 0]
-        [--lr 0.001] [--augment] [--backend auto] [--<model option> value ...]
+        [--lr 0.001] [--augment] [--backend auto] [--encoder NAME] [--no-preprocess]
+        [--<model option> value ...]
       Train on image/mask pairs matched by file name; saves the best model, training.json,
-      history.json and training-curve.svg to --out.
-  predict --model DIR --input FILE|DIR --out DIR [--backend auto] [--no-optimize]
+      history.json and training-curve.svg to --out. With --encoder, images are normalised with
+      the encoder's ImageNet statistics (recorded in training.json; --no-preprocess: not).
+  predict --model DIR --input FILE|DIR --out DIR [--backend auto] [--no-optimize] [--no-preprocess]
       Write <name>_mask.png and <name>_overlay.png for every image (any size: overlap-tile).
       The model is first optimised for inference (BatchNorm folded into the convolutions);
-      --no-optimize predicts with it exactly as saved.
+      --no-optimize predicts with it exactly as saved. A model on an encoder gets its input
+      normalisation from its metadata, as train applied it.
   demo [--out demo-output] [--epochs 8] [--count 320] [--size 64] [--backend auto]
       Train a small UNet++ on synthetic cells and write overlays and a training curve.
   models
-      List the model names.
+      List the model names and the encoders.
+  encoders
+      List the ImageNet encoders (for --encoder).
   help
       Show this text.`;
 
@@ -66,6 +77,19 @@ async function backend(options: Options, log: (s: string) => void): Promise<void
   log(`backend: ${name}`);
 }
 
+/** A `--flag` / `--no-flag` switch: true, false, or undefined when absent. */
+function flag(options: Options, command: string, key: string): boolean | undefined {
+  const v = take(options, key);
+  if (v !== undefined && typeof v !== 'boolean') {
+    throw new Error(`${command}: --${key} takes no value; --no-${key} turns it off`);
+  }
+  return v;
+}
+
+function listEncoderLines(out: (s: string) => void): void {
+  for (const name of listEncoders()) out(`${name.padEnd(12)} ${getEncoderSpec(name).description}`);
+}
+
 /** Runs the CLI with `argv` (without node and script); returns the exit code. */
 export async function main(argv: string[], out: (s: string) => void = console.log): Promise<number> {
   const [command, ...rest] = argv;
@@ -78,6 +102,8 @@ export async function main(argv: string[], out: (s: string) => void = console.lo
       out(summarize(model).text);
       const info = modelInfo(model);
       if (info !== null) out(`Model: ${describeModelInfo(info)}`);
+      const preprocessing = modelPreprocessing(model);
+      if (preprocessing !== null) out(`Preprocessing: ${describePreprocessing(preprocessing)}`);
       model.dispose();
       return 0;
     }
@@ -98,6 +124,7 @@ export async function main(argv: string[], out: (s: string) => void = console.lo
         seed: num(options, 'seed'),
         learningRate: num(options, 'lr'),
         augment: take(options, 'augment') === true,
+        preprocess: flag(options, 'train', 'preprocess'),
         modelOptions: modelOptionsFromArgs(options),
         log: out,
       });
@@ -105,9 +132,9 @@ export async function main(argv: string[], out: (s: string) => void = console.lo
     }
     case 'predict': {
       await backend(options, out);
-      const optimize = take(options, 'optimize') ?? true;
-      if (typeof optimize !== 'boolean') throw new Error('predict: --optimize takes no value; --no-optimize turns it off');
-      const o = { model: str(options, 'model', true), input: str(options, 'input', true), out: str(options, 'out', true), optimize };
+      const optimize = flag(options, 'predict', 'optimize') ?? true;
+      const preprocess = flag(options, 'predict', 'preprocess');
+      const o = { model: str(options, 'model', true), input: str(options, 'input', true), out: str(options, 'out', true), optimize, preprocess };
       noLeftovers('predict', options);
       await predictCommand({ ...o, log: out });
       return 0;
@@ -130,6 +157,12 @@ export async function main(argv: string[], out: (s: string) => void = console.lo
     }
     case 'models':
       for (const name of listModels()) out(`${name.padEnd(12)} ${getModelSpec(name).description}`);
+      out('');
+      out(`Encoders (--encoder NAME with ${ENCODER_ARCHITECTURES.join(', ')}):`);
+      listEncoderLines(out);
+      return 0;
+    case 'encoders':
+      listEncoderLines(out);
       return 0;
     case undefined:
     case 'help':

@@ -8,7 +8,8 @@ import { classMap, overlayMask } from '../inference/overlay.js';
 import { optimizeForInference } from '../inference/optimize.js';
 import { describeModelInfo, finalOutputIndex, modelInfo } from '../models/info.js';
 import { predictTiled } from '../inference/tiled.js';
-import { TRAINING_RECORD, type TrainingRecord } from './train.js';
+import { inputPreprocessor, modelPreprocessing } from '../encoders/preprocess.js';
+import { describePreprocessing, TRAINING_RECORD, type TrainingRecord } from './train.js';
 
 const IMAGE_EXT = new Set(['.png', '.jpg', '.jpeg']);
 
@@ -23,6 +24,11 @@ export interface PredictCommandOptions {
   normalize?: Normalization;
   /** Predict with `optimizeForInference(model)` (BatchNorm folded, activations fused). Default true. */
   optimize?: boolean;
+  /**
+   * Apply the encoder's input normalisation (a model on an ImageNet encoder; from its metadata).
+   * Default: as `train` recorded (on unless it was trained with --no-preprocess), else true.
+   */
+  preprocess?: boolean;
   log?: (line: string) => void;
 }
 
@@ -67,6 +73,11 @@ export async function predictCommand(o: PredictCommandOptions): Promise<string[]
   const [, mh, mw] = model.inputs[0]!.shape;
   const info = modelInfo(model);
   if (info !== null) log(`model: ${describeModelInfo(info)}`);
+  // A training record written before records had `preprocessing` comes from a plain model.
+  const preprocess = o.preprocess ?? (record === undefined || record.preprocessing !== null);
+  const normalizeInput = inputPreprocessor(model, preprocess, 'predict');
+  const stats = modelPreprocessing(model);
+  if (normalizeInput !== null && stats !== null) log(`preprocessing: ${describePreprocessing(stats)}`);
   const final = finalOutputIndex(model);
   await mkdir(o.out, { recursive: true });
   const written: string[] = [];
@@ -80,10 +91,11 @@ export async function predictCommand(o: PredictCommandOptions): Promise<string[]
     try {
       pred = whole
         ? tf.tidy(() => {
-            const y = model.predict(image.expandDims(0)) as tf.Tensor | tf.Tensor[];
+            const x = image.expandDims(0);
+            const y = model.predict(normalizeInput === null ? x : normalizeInput(x)) as tf.Tensor | tf.Tensor[];
             return Array.isArray(y) ? y[final]! : y;
           })
-        : await predictTiled(model, image, { optimize: false });
+        : await predictTiled(model, image, { optimize: false, preprocess });
     } finally {
       image.dispose();
     }

@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { createSegmentationDataset } from '../data/dataset.js';
 import { loadSegmentationSamples, type Normalization } from '../data/loadDataset.js';
-import { finalOutputIndex } from '../models/info.js';
+import { modelPreprocessing, type InputNormalization } from '../encoders/preprocess.js';
+import { describeModelInfo, finalOutputIndex, modelInfo, PLAIN_ENCODER } from '../models/info.js';
 import { createModel, resolveModelName } from '../registry.js';
 import { formatCount, paramCounts } from '../summary.js';
 import { trainingCurveSvg } from '../training/curve.js';
@@ -18,6 +19,11 @@ export interface TrainingRecord {
   channels: 1 | 3;
   size: [number, number];
   normalize: Normalization;
+  /**
+   * The encoder normalisation applied after `normalize` (models on an ImageNet encoder), or null
+   * (plain models, or trained with `preprocess: false`). `predict` applies the same.
+   */
+  preprocessing: InputNormalization | null;
   epochs: number;
   bestEpoch: number;
   monitor: TrainResult['monitor'];
@@ -43,7 +49,9 @@ export interface TrainCommandOptions {
   /** Flips and 90° rotations during training. */
   augment?: boolean;
   normalize?: Normalization;
-  /** Any other model option (filters, batchNorm, deepSupervision, ...). */
+  /** Apply the encoder's input normalisation (models on an ImageNet encoder). Default true. */
+  preprocess?: boolean;
+  /** Any other model option (filters, batchNorm, deepSupervision, encoder, encoderDepth, ...). */
   modelOptions?: Record<string, unknown>;
   log?: (line: string) => void;
 }
@@ -64,6 +72,14 @@ export async function trainCommand(o: TrainCommandOptions): Promise<{ result: Tr
   const { height, width, channels } = samples[0]!;
   const modelOptions = { ...o.modelOptions, inputShape: [height, width, channels], numClasses };
   const model = createModel(name, modelOptions);
+  const preprocessing = o.preprocess === false ? null : modelPreprocessing(model);
+  if (preprocessing !== null && normalize !== 'unit') {
+    model.dispose();
+    throw new Error(
+      `train: the model's encoder (${preprocessing.encoder}) normalises images in [0, 1] itself; ` +
+        `use normalize 'unit' (the default), or preprocess: false (--no-preprocess) to keep your own normalisation`,
+    );
+  }
   const out = model.outputs[finalOutputIndex(model)]!.shape;
   const outputSize: [number, number] | undefined =
     out[1] !== height || out[2] !== width ? [out[1] as number, out[2] as number] : undefined;
@@ -77,6 +93,9 @@ export async function trainCommand(o: TrainCommandOptions): Promise<{ result: Tr
     `${name}: ${formatCount(paramCounts(model).total)} parameters; ${data.train.length} training / ` +
       `${data.validation.length} validation pairs of ${height}x${width}x${channels}`,
   );
+  const info = modelInfo(model);
+  if (info !== null && info.encoder !== PLAIN_ENCODER) log(`model: ${describeModelInfo(info)}`);
+  if (preprocessing !== null) log(`preprocessing: ${describePreprocessing(preprocessing)}`);
   await mkdir(o.out, { recursive: true });
   const result = await train(model, data, {
     epochs: o.epochs ?? 20,
@@ -84,6 +103,7 @@ export async function trainCommand(o: TrainCommandOptions): Promise<{ result: Tr
     optimizer: tf.train.adam(o.learningRate ?? 1e-3),
     augment: o.augment ? { flip: true, rotate90: true } : undefined,
     checkpointDir: o.out,
+    preprocess: preprocessing !== null,
     log,
   });
   if (result.monitor === 'loss' && result.bestEpoch < 0) throw new Error('train: no epoch finished');
@@ -94,6 +114,7 @@ export async function trainCommand(o: TrainCommandOptions): Promise<{ result: Tr
     channels: channels as 1 | 3,
     size: [height, width],
     normalize,
+    preprocessing,
     epochs: result.history.length,
     bestEpoch: result.bestEpoch,
     monitor: result.monitor,
@@ -105,4 +126,10 @@ export async function trainCommand(o: TrainCommandOptions): Promise<{ result: Tr
   model.dispose();
   log(`best epoch ${result.bestEpoch + 1} (${result.monitor} ${result.bestScore.toFixed(4)}); model saved to ${o.out}/model.json`);
   return { result, record };
+}
+
+/** `(x − mean) / std on [0, 1] inputs, mean [...], std [...] (resnet34)`. */
+export function describePreprocessing(p: InputNormalization): string {
+  const list = (v: number[]) => `[${v.map((x) => Number(x.toFixed(4))).join(', ')}]`;
+  return `(x - mean) / std on inputs in [${p.inputRange.join(', ')}], mean ${list(p.mean)}, std ${list(p.std)} (${p.encoder})`;
 }

@@ -5,6 +5,7 @@ import { deepSupervisionLosses } from '../losses/deepSupervision.js';
 import { losses, type LossFunction } from '../losses/index.js';
 import { isPositiveInt } from '../models/options.js';
 import { frozenBatchNormsRunInInference } from '../encoders/freeze.js';
+import { inputPreprocessor } from '../encoders/preprocess.js';
 import { cgmTargets } from '../heads/classification.js';
 import { modelInfo, type ModelInfo } from '../models/info.js';
 import { evaluateSegmentation, type SegmentationScores } from './evaluate.js';
@@ -38,6 +39,12 @@ export interface TrainOptions {
   checkpointDir?: string;
   /** Called after every epoch with its logs; may be async. */
   onEpochEnd?: (epoch: number, logs: EpochLogs) => void | Promise<void>;
+  /**
+   * Normalise the training and validation images with the encoder's statistics when the model has
+   * an ImageNet encoder (`modelPreprocessing`; images in [0, 1]). Default true; false when your
+   * dataset is already normalised.
+   */
+  preprocess?: boolean;
   /** 1 (default): a progress bar on a TTY and a line per epoch; 0: silent. */
   verbose?: 0 | 1;
   /** Where epoch lines go. Default `console.log`. */
@@ -164,6 +171,7 @@ export async function train(model: tf.LayersModel, data: SegmentationDataset, op
   const batchSize = positiveInt('batchSize', options.batchSize ?? 8);
   if (data.train.length === 0) throw new Error('train: the dataset has no training samples');
   const plan = planOutputs(model);
+  const preprocess = inputPreprocessor(model, options.preprocess, 'train');
   const validate = options.validation ?? data.validation.length > 0;
   if (validate && data.validation.length === 0) {
     throw new Error('train: validation was requested but the dataset has no validation samples (set validationSplit > 0)');
@@ -197,7 +205,12 @@ export async function train(model: tf.LayersModel, data: SegmentationDataset, op
   const batchesPerEpoch = data.numBatches(batchSize, 'train');
   const dataset = tf.data.generator(function* () {
     for (const { xs, ys } of data.batches(batchSize, { split: 'train', augment: options.augment })) {
-      yield { xs, ys: targetsFor(plan, model.outputs.length, ys) };
+      let inputs: tf.Tensor = xs;
+      if (preprocess !== null) {
+        inputs = preprocess(xs);
+        xs.dispose();
+      }
+      yield { xs: inputs, ys: targetsFor(plan, model.outputs.length, ys) };
     }
   } as unknown as () => Iterator<tf.TensorContainer>);
 
@@ -222,7 +235,9 @@ export async function train(model: tf.LayersModel, data: SegmentationDataset, op
       onEpochEnd: async (e, logs) => {
         const loss = logs?.['loss'] as number;
         const validation = validate
-          ? evaluateSegmentation(model, data.batches(batchSize, { split: 'validation', shuffle: false }))
+          ? evaluateSegmentation(model, data.batches(batchSize, { split: 'validation', shuffle: false }), {
+              preprocess: options.preprocess,
+            })
           : undefined;
         const score = validation ? validation.dice : loss;
         const best = validation ? score > bestScore : score < bestScore;
