@@ -73,7 +73,8 @@ export function buildUNet3Plus(options: UNet3PlusOptions = {}): tf.LayersModel {
   });
   const extra = resolveUNet3PlusExtras('unet3+', options, opts.finalActivation, opts.filters[0]!);
   checkDivisibleInput('unet3+', opts.inputShape, opts.filters.length - 1);
-  const { input, pyramid, layers } = plainEncoder(opts, 'same', CONV_ENCODER_NAMING.unet3Plus);
+  const sizeRule = { model: 'unet3+', rule: 'divisible', depth: opts.filters.length - 1 } as const;
+  const { input, pyramid, layers } = plainEncoder(opts, 'same', CONV_ENCODER_NAMING.unet3Plus, sizeRule);
   const { upsampling: _unused, ...recorded } = opts; // not a UNet 3+ option
   return unet3PlusModel(
     input,
