@@ -51,6 +51,7 @@ export function unet3PlusDecoder(pyramid: FeaturePyramid, opts: UNet3PlusDecoder
   }
   const layers: ConvLayerOptions = {
     batchNorm: opts.batchNorm,
+    batchNormMomentum: opts.batchNormMomentum,
     activation: opts.activation,
     dropout: opts.dropout,
     kernelInitializer: opts.kernelInitializer,

@@ -12,6 +12,11 @@ export interface ConvBlockOptions {
   padding?: 'valid' | 'same';
   /** Insert BatchNormalization after each convolution. Default true. */
   batchNorm?: boolean;
+  /**
+   * Momentum of the BatchNormalization moving statistics (Keras convention: moving =
+   * momentum · moving + (1 − momentum) · batch). Default 0.9 = PyTorch's momentum 0.1.
+   */
+  batchNormMomentum?: number;
   /** Any tfjs activation name. Default `'relu'`. */
   activation?: string;
   /** Dropout rate after each activation; 0 disables it. Default 0. */
@@ -24,8 +29,12 @@ export interface ConvBlockOptions {
   name: string;
 }
 
+/** Default momentum of the BatchNormalization layers the library builds: Keras 0.9 = PyTorch's 0.1. */
+export const DEFAULT_BATCH_NORM_MOMENTUM = 0.9;
+
 /** The per-layer choices a model's conv blocks share. */
-export type ConvLayerOptions = Required<Pick<ConvBlockOptions, 'batchNorm' | 'activation' | 'dropout' | 'kernelInitializer'>>;
+export type ConvLayerOptions = Required<Pick<ConvBlockOptions, 'batchNorm' | 'activation' | 'dropout' | 'kernelInitializer'>> &
+  Pick<ConvBlockOptions, 'batchNormMomentum'>;
 
 /**
  * A stack of `convs` × (Conv2D → [BatchNormalization] → activation → [Dropout]) applied to a
@@ -38,6 +47,7 @@ export function convBlock(x: tf.SymbolicTensor, opts: ConvBlockOptions): tf.Symb
     convs = 2,
     padding = 'same',
     batchNorm = true,
+    batchNormMomentum = DEFAULT_BATCH_NORM_MOMENTUM,
     activation = 'relu',
     dropout = 0,
     kernelInitializer = 'heNormal',
@@ -57,7 +67,9 @@ export function convBlock(x: tf.SymbolicTensor, opts: ConvBlockOptions): tf.Symb
       })
       .apply(y) as tf.SymbolicTensor;
     if (batchNorm) {
-      y = tf.layers.batchNormalization({ axis: -1, name: `${name}_bn${i}` }).apply(y) as tf.SymbolicTensor;
+      y = tf.layers
+        .batchNormalization({ axis: -1, momentum: batchNormMomentum, name: `${name}_bn${i}` })
+        .apply(y) as tf.SymbolicTensor;
     }
     y = tf.layers.activation({ activation: activation as never, name: `${name}_act${i}` }).apply(y) as tf.SymbolicTensor;
     if (dropout > 0) {

@@ -19,6 +19,7 @@ export function plainEncoder(
 ): { input: tf.SymbolicTensor; pyramid: FeaturePyramid; layers: ConvLayerOptions } {
   const layers = {
     batchNorm: opts.batchNorm,
+    batchNormMomentum: opts.batchNormMomentum,
     activation: opts.activation,
     dropout: opts.dropout,
     kernelInitializer: opts.kernelInitializer,

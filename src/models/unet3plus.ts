@@ -125,6 +125,8 @@ export interface UNet3PlusModelOptions extends UNet3PlusExtras {
   numClasses: number;
   finalActivation: string;
   batchNorm: boolean;
+  /** BatchNormalization momentum (Keras convention). Default 0.9. */
+  batchNormMomentum?: number;
   activation: string;
   dropout: number;
   kernelInitializer: string;
