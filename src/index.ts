@@ -47,6 +47,7 @@ export {
 } from './models/encoderModels.js';
 export { ClassGate, type ClassGateActivation, type ClassGateConfig } from './layers/classGate.js';
 export { type CommonModelOptions, type InputShape } from './models/options.js';
+export { checkInputSize, INPUT_SIZE_RULES, type InputSizeRule, type InputSizeRuleKind } from './models/inputSize.js';
 // What a model is (architecture, encoder, output roles, options), stored in its metadata
 export {
   modelInfo,
@@ -93,6 +94,7 @@ export { convBlock, type ConvBlockOptions } from './layers/convBlock.js';
 export { CenterCrop2D } from './layers/centerCrop.js';
 export { upsample2x, type UpsamplingMode, type UpsampleOptions } from './layers/upsample.js';
 export { Resize2D, RESIZE_INTERPOLATIONS, type Resize2DConfig, type ResizeInterpolation } from './layers/resize.js';
+export { InputSizeCheck, inputSizeChecked, checkModelInputSize, type InputSizeCheckConfig } from './layers/inputSizeCheck.js';
 export { type ConvLayerOptions } from './layers/convBlock.js';
 
 // Summary

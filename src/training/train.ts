@@ -7,6 +7,7 @@ import { isPositiveInt } from '../models/options.js';
 import { frozenBatchNormsRunInInference } from '../encoders/freeze.js';
 import { inputPreprocessor } from '../encoders/preprocess.js';
 import { cgmTargets } from '../heads/classification.js';
+import { checkModelInputSize } from '../layers/inputSizeCheck.js';
 import { modelInfo, type ModelInfo } from '../models/info.js';
 import { evaluateSegmentation, type SegmentationScores } from './evaluate.js';
 import { defaultProgress, silentProgress, type ProgressSink } from './progress.js';
@@ -180,6 +181,7 @@ export async function train(model: tf.LayersModel, data: SegmentationDataset, op
   // Check the target shape once, on one sample, before compiling anything.
   const probe = data.batches(1, { split: 'train', shuffle: false }).next().value as Batch;
   try {
+    checkModelInputSize(model, probe.xs.shape[1]!, probe.xs.shape[2]!, "train: the dataset's images");
     checkTargetShape(model, plan, probe.ys);
   } finally {
     tf.dispose([probe.xs, probe.ys]);
