@@ -71,6 +71,11 @@ export { predictTiled, downsamplingFactor, type TiledOptions } from './inference
 
 // Training, evaluation and pictures of results (browser-safe)
 export { train, type TrainOptions, type TrainResult, type EpochLogs } from './training/train.js';
+export {
+  estimateTrainingMemory, largestBatchThatFits, defaultMemoryLimit, WASM_HEAP_LIMIT, LAYER_MEMORY_FACTORS,
+  DEFAULT_LAYER_MEMORY_FACTOR, LOSS_MEMORY_FACTOR, KERNEL_WORKSPACE_BYTES,
+  type TrainingMemoryOptions, type TrainingMemoryEstimate,
+} from './training/memory.js';
 export { evaluateSegmentation, ScoreAccumulator, type SegmentationScores } from './training/evaluate.js';
 export { trainingCurveSvg } from './training/curve.js';
 export { classMap, overlayMask, PALETTE, type OverlayImage } from './inference/overlay.js';
@@ -79,3 +84,5 @@ export { classMap, overlayMask, PALETTE, type OverlayImage } from './inference/o
 export { initBackend, BACKEND_CHOICES } from './backend/initBackend.js';
 export type { BackendChoice, InitBackendOptions } from './backend/initBackend.js';
 export { registerWasmKernels, WASM_KERNELS } from './backend/registerWasmKernels.js';
+export { guardWasmAllocations, WasmOutOfMemoryError } from './backend/wasmGuard.js';
+export { recoverWasmBackend, isWasmAbort, explainWasmFailure } from './backend/recover.js';

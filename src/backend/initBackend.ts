@@ -9,6 +9,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { registerWasmKernels } from './registerWasmKernels.js';
+import { guardWasmAllocations } from './wasmGuard.js';
 
 export type BackendChoice = 'auto' | 'tensorflow' | 'webgpu' | 'webgl' | 'wasm' | 'cpu';
 
@@ -119,7 +120,10 @@ export async function initBackend(
     candidates = [preferred];
   }
   for (const name of candidates) {
-    if ((await load(name, options)) && (await activate(name))) return name;
+    if ((await load(name, options)) && (await activate(name))) {
+      guardWasmAllocations(); // wasm: a full heap throws instead of corrupting memory
+      return name;
+    }
   }
   if (preferred !== 'auto') {
     throw new Error(
