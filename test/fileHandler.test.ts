@@ -182,7 +182,7 @@ describe('file:// saves are atomic', () => {
     // Another model whose metadata cannot be serialised: the save fails after the weights exist.
     const b = dense(5);
     const broken = { ...(await artifactsOf(b)), userDefinedMetadata: { n: 10n as unknown as number } };
-    await expect(fileSystem(target).save(broken)).rejects.toThrow(/BigInt/);
+    await expect(fileSystem(target).save!(broken)).rejects.toThrow(/BigInt/);
     const loaded = await tf.loadLayersModel(`file://${target}`);
     await expectSamePredictions(a, loaded, [2, 3]);
     expect(await readFile(join(target, 'notes.txt'), 'utf8')).toBe('mine');
