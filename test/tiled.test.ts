@@ -106,4 +106,33 @@ describe('predictTiled with same-size models', () => {
     tf.dispose([image, tiled, direct, big, out]);
     model.dispose();
   });
+
+  it('predicts with the final (first) output of a deep-supervision model', async () => {
+    const model = createModel('unet++', { filters: [4, 8, 16], inputShape: [16, 16, 1], deepSupervision: true });
+    const image = randomImage([16, 16, 1], 9) as tf.Tensor3D;
+    const outs = tf.tidy(() => (model.predict(image.expandDims(0)) as tf.Tensor[]).map((t) => t.squeeze([0])));
+    expect(outs).toHaveLength(2);
+    expect(maxAbsDiff(outs[0]!, outs[1]!)).toBeGreaterThan(1e-3);
+    const tiled = await predictTiled(model, image);
+    expect(maxAbsDiff(tiled, outs[0]!)).toBeLessThan(1e-5);
+    tf.dispose([image, tiled, ...outs]);
+    model.dispose();
+  });
+
+  it('names the bad option and its value', async () => {
+    const model = createModel('unet-padded', { filters: [4, 8], inputShape: [null, null, 1], numClasses: 1 });
+    const image = randomImage([12, 12, 1], 3) as tf.Tensor3D;
+    const before = tf.memory().numTensors;
+    const cases: [Parameters<typeof predictTiled>[2], string][] = [
+      [{ tileSize: [8, 0] }, 'predictTiled: tileSize must be an integer >= 1 or [height, width] of integers >= 1, got [8,0].'],
+      [{ tileSize: 8, align: 0 }, 'predictTiled: align must be an integer >= 1, got 0.'],
+      [{ tileSize: 8, overlap: -1 }, 'predictTiled: overlap must be an integer >= 0, got -1.'],
+      [{ tileSize: 8, batchSize: 1.5 }, 'predictTiled: batchSize must be an integer >= 1, got 1.5.'],
+      [{ tileSize: 8, optimize: 'yes' as never }, "predictTiled: optimize must be true or false, got 'yes'."],
+    ];
+    for (const [options, message] of cases) await expect(predictTiled(model, image, options)).rejects.toThrow(message);
+    expect(tf.memory().numTensors).toBe(before);
+    image.dispose();
+    model.dispose();
+  });
 });

@@ -9,6 +9,7 @@ import { conv2dBackpropInputConfig } from './kernels/conv2dBackpropInput.js';
 import { concatConfig } from './kernels/concat.js';
 import { identityConfig } from './kernels/identity.js';
 import { maxPoolGradConfig } from './kernels/maxPoolGrad.js';
+import { resizeGradWasmKernels } from './kernels/resizeGrad.js';
 import { meanConfig } from './kernels/mean.js';
 import { sliceConfig } from './kernels/slice.js';
 import { sumConfig } from './kernels/sum.js';
@@ -28,6 +29,7 @@ export const WASM_KERNELS: readonly tf.KernelConfig[] = [
   meanConfig,
   sliceConfig,
   maxPoolGradConfig,
+  ...resizeGradWasmKernels,
 ];
 
 /** Stock wasm kernels our kernels call into; captured before anything is replaced. */

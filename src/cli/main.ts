@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { initBackend, type BackendChoice } from '../backend/initBackend.js';
 import type { Normalization } from '../data/loadDataset.js';
+import { describeModelInfo, modelInfo } from '../models/info.js';
 import { getModelSpec, listModels, createModel } from '../registry.js';
 import { summarize } from '../summary.js';
 import { type ArgValue, modelOptionsFromArgs, parseArgs } from './args.js';
@@ -22,10 +23,12 @@ const HELP: Record<string, string> = {
       previous run there). --micro-batch auto (default) accumulates gradients over smaller passes
       when a batch does not fit the backend's memory (docs/memory.md).`,
   predict: `predict --model DIR --input FILE|DIR --out DIR [--tile-size S|H,W] [--overwrite]
-        [--normalize unit|standardize] [--mean m1,m2,m3 --std s1,s2,s3] [--backend auto]
+        [--normalize unit|standardize] [--mean m1,m2,m3 --std s1,s2,s3] [--no-optimize] [--backend auto]
       Write <name>_mask.png and <name>_overlay.png for every image (any size: overlap-tile), at the
       scale and normalisation the model was trained with (training.json). --out must be a new or
-      empty folder outside the input folder (--overwrite replaces files there).`,
+      empty folder outside the input folder (--overwrite replaces files there). The model is first
+      optimised for inference (BatchNorm folded into the convolutions); --no-optimize predicts with
+      it exactly as saved.`,
   demo: `demo [--out demo-output] [--epochs 8] [--count 320] [--size 64] [--overwrite] [--backend auto]
       Train a small UNet++ on synthetic cells and write overlays and a training curve.`,
   models: `models
@@ -228,6 +231,8 @@ async function run(argv: string[], out: (s: string) => void): Promise<number> {
       if (!name) throw new Error(`summary needs a model name; known models: ${listModels().join(', ')}`);
       const model = createModel(name, modelOptionsFromArgs(options));
       out(summarize(model).text);
+      const info = modelInfo(model);
+      if (info !== null) out(`Model: ${describeModelInfo(info)}`);
       model.dispose();
       return 0;
     }
@@ -271,6 +276,8 @@ async function run(argv: string[], out: (s: string) => void): Promise<number> {
     }
     case 'predict': {
       const choice = backendChoice(options);
+      const optimize = take(options, 'optimize') ?? true;
+      if (typeof optimize !== 'boolean') throw new Error('predict: --optimize takes no value; --no-optimize turns it off');
       const o = {
         model: str(options, 'model', true, 'predict'),
         input: str(options, 'input', true, 'predict'),
@@ -278,6 +285,7 @@ async function run(argv: string[], out: (s: string) => void): Promise<number> {
         tileSize: sizeFlag(options, 'tileSize'),
         normalize: normalization(options),
         overwrite: take(options, 'overwrite') === true,
+        optimize,
       };
       noLeftovers('predict', options);
       await backend(choice, out);

@@ -7,8 +7,9 @@ import { encodePng, readImage } from '../data/images.js';
 import { rawToFloat, type Normalization } from '../data/loadDataset.js';
 import { resizeBilinear } from '../data/pixels.js';
 import { classMap, overlayMask } from '../inference/overlay.js';
+import { optimizeForInference } from '../inference/optimize.js';
+import { describeModelInfo, finalOutputIndex, modelInfo } from '../models/info.js';
 import { predictTiled } from '../inference/tiled.js';
-import { finalPrediction } from '../training/evaluate.js';
 import { prepareOutputFolder } from './outputs.js';
 import { TRAINING_RECORD, type TrainingRecord } from './train.js';
 
@@ -30,6 +31,8 @@ export interface PredictCommandOptions {
   tileSize?: number | [number, number];
   /** Write into a non-empty output folder (replacing files of the same names). Default false. */
   overwrite?: boolean;
+  /** Predict with `optimizeForInference(model)` (BatchNorm folded, activations fused). Default true. */
+  optimize?: boolean;
   log?: (line: string) => void;
 }
 
@@ -113,12 +116,18 @@ export async function predictCommand(o: PredictCommandOptions): Promise<string[]
 async function predictInto(
   o: PredictCommandOptions, modelJson: string, planned: { file: string; mask: string; overlay: string }[], log: (line: string) => void,
 ): Promise<string[]> {
-  const model = await tf.loadLayersModel(`file://${modelJson}`);
+  const loaded = await tf.loadLayersModel(`file://${modelJson}`);
+  // Optimised once here; predictTiled then gets optimize: false.
+  const model = o.optimize === false ? loaded : optimizeForInference(loaded);
+  if (model !== loaded) loaded.dispose();
   const record = await readRecord(dirname(modelJson));
   const normalize = o.normalize ?? record?.normalize ?? 'unit';
   const channels = model.inputs[0]!.shape[3];
   if (channels !== 1 && channels !== 3) throw new Error(`predict: models with ${channels} input channels are not supported (1 or 3)`);
   const [, mh, mw] = model.inputs[0]!.shape;
+  const info = modelInfo(model);
+  if (info !== null) log(`model: ${describeModelInfo(info)}`);
+  const final = finalOutputIndex(model);
   const scale = trainingScale(record);
   // Variable-size models tile at the size they were trained at.
   const tileSize = o.tileSize ?? (mh == null || mw == null ? record?.size : undefined);
@@ -132,12 +141,15 @@ async function predictInto(
       const input = scaled ? resizeBilinear(data, raw.height, raw.width, channels, sh, sw) : data;
       const image = tf.tensor3d(input, [sh, sw, channels]);
       // A whole image of the model's own size is one call; anything else goes through overlap-tile.
-      const whole = mh === sh && mw === sw && model.outputs[0]!.shape[1] === mh;
+      const whole = mh === sh && mw === sw && model.outputs[final]!.shape[1] === mh;
       let pred: tf.Tensor;
       try {
         pred = whole
-          ? tf.tidy(() => finalPrediction(model.predict(image.expandDims(0)) as tf.Tensor | tf.Tensor[]))
-          : await predictTiled(model, image, { tileSize });
+          ? tf.tidy(() => {
+              const y = model.predict(image.expandDims(0)) as tf.Tensor | tf.Tensor[];
+              return Array.isArray(y) ? y[final]! : y;
+            })
+          : await predictTiled(model, image, { tileSize, optimize: false });
       } catch (e) {
         throw await explainWasmFailure(e, `predict: ${file} (${sh}x${sw})`, 'predict with a smaller --tile-size');
       } finally {

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { createSegmentationDataset } from '../data/dataset.js';
 import { loadSegmentationSamples, type Normalization } from '../data/loadDataset.js';
+import { finalOutputIndex } from '../models/info.js';
 import { createModel, resolveModelName } from '../registry.js';
 import { formatCount, paramCounts } from '../summary.js';
 import { trainingCurveSvg } from '../training/curve.js';
@@ -98,7 +99,7 @@ async function trainInto(
   const sourceSize = first && samples.every((s) => s.sourceSize?.[0] === first[0] && s.sourceSize[1] === first[1]) ? first : null;
   const modelOptions = { ...o.modelOptions, inputShape: [height, width, channels], numClasses };
   const model = createModel(name, modelOptions);
-  const out = model.outputs[0]!.shape;
+  const out = model.outputs[finalOutputIndex(model)]!.shape;
   const outputSize: [number, number] | undefined =
     out[1] !== height || out[2] !== width ? [out[1] as number, out[2] as number] : undefined;
   const data = createSegmentationDataset(samples, {

@@ -24,6 +24,9 @@ export interface ConvBlockOptions {
   name: string;
 }
 
+/** The per-layer choices a model's conv blocks share. */
+export type ConvLayerOptions = Required<Pick<ConvBlockOptions, 'batchNorm' | 'activation' | 'dropout' | 'kernelInitializer'>>;
+
 /**
  * A stack of `convs` × (Conv2D → [BatchNormalization] → activation → [Dropout]) applied to a
  * symbolic tensor. Layer names are deterministic, so weights can be matched across models.

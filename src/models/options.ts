@@ -1,4 +1,3 @@
-import * as tf from '@tensorflow/tfjs';
 import { UPSAMPLING_MODES, type UpsamplingMode } from '../layers/upsample.js';
 
 /** `[height, width, channels]`; height and width may be `null` for variable-size input. */
@@ -173,21 +172,4 @@ export function checkDivisibleInput(model: string, inputShape: InputShape, depth
         `(${depth} poolings for ${depth + 1} filter levels); nearest valid sizes: ${nearest}`,
     );
   });
-}
-
-/** Conv2D 1×1 (or k×k) head producing `numClasses` channels with the final activation. */
-export function outputHead(
-  x: tf.SymbolicTensor,
-  opts: { numClasses: number; finalActivation: string; kernelSize?: number; kernelInitializer?: string; name: string },
-): tf.SymbolicTensor {
-  return tf.layers
-    .conv2d({
-      filters: opts.numClasses,
-      kernelSize: opts.kernelSize ?? 1,
-      padding: 'same',
-      activation: opts.finalActivation as never,
-      kernelInitializer: (opts.kernelInitializer ?? 'glorotUniform') as never,
-      name: opts.name,
-    })
-    .apply(x) as tf.SymbolicTensor;
 }

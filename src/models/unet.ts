@@ -1,13 +1,15 @@
-import * as tf from '@tensorflow/tfjs';
-import { CenterCrop2D } from '../layers/centerCrop.js';
-import { convBlock } from '../layers/convBlock.js';
-import { upsample2x } from '../layers/upsample.js';
+import type * as tf from '@tensorflow/tfjs';
+import { smpUnetDecoder, unetDecoder } from '../decoders/unet.js';
+import type { ResolvedSmpDecoderOptions } from '../decoders/modules.js';
+import { CONV_ENCODER_NAMING } from '../encoders/convBlocks.js';
+import { segmentationHead } from '../heads/segmentation.js';
+import { plainEncoder } from './plainEncoder.js';
+import { PLAIN_ENCODER, finishModel, type ModelDescription } from './info.js';
 import {
   type CommonModelOptions,
   type ResolvedCommonOptions,
   COMMON_OPTION_KEYS,
   checkOptionKeys,
-  outputHead,
   resolveCommonOptions,
 } from './options.js';
 
@@ -34,60 +36,63 @@ export function buildUNet(options: UNetOptions = {}): tf.LayersModel {
     const size = opts.inputShape[i];
     if (size !== null) checkUNetInputSize(size, depth, i === 0 ? 'height' : 'width');
   }
-  return unetGraph(opts, 'valid');
+  return unetGraph(opts, 'valid', 'unet');
 }
 
 /**
- * The UNet topology shared by the classic (valid) and padded variants: an encoder of conv blocks
- * and 2×2 max-pools, a decoder of ×2 upsampling, concatenation with the (cropped) skip, and a
- * conv block per level, then a 1×1 head.
+ * The UNet of the papers, shared by the classic (valid) and padded variants: the plain conv-block
+ * encoder, the UNet decoder (×2 upsampling, concatenation with the (cropped) skip, a conv block per
+ * level), and a 1×1 head.
  */
-export function unetGraph(opts: ResolvedCommonOptions, padding: 'valid' | 'same'): tf.LayersModel {
-  const { filters, name } = opts;
-  const depth = filters.length - 1;
-  const block = (x: tf.SymbolicTensor, f: number, blockName: string) =>
-    convBlock(x, {
-      filters: f,
-      padding,
-      batchNorm: opts.batchNorm,
-      activation: opts.activation,
-      dropout: opts.dropout,
-      kernelInitializer: opts.kernelInitializer,
-      name: blockName,
-    });
-
-  const input = tf.input({ shape: opts.inputShape, name: 'input' });
-  // Contracting path.
-  const skips: tf.SymbolicTensor[] = [];
-  let x = input;
-  for (let level = 0; level < depth; level++) {
-    x = block(x, filters[level]!, `enc${level}`);
-    skips.push(x);
-    x = tf.layers.maxPooling2d({ poolSize: 2, strides: 2, name: `pool${level}` }).apply(x) as tf.SymbolicTensor;
-  }
-  x = block(x, filters[depth]!, `bottleneck`);
-  // Expanding path.
-  for (let level = depth - 1; level >= 0; level--) {
-    const up = upsample2x(x, {
-      mode: opts.upsampling,
-      filters: filters[level]!,
-      kernelInitializer: opts.kernelInitializer,
-      name: `up${level}`,
-    });
-    let skip = skips[level]!;
-    if (padding === 'valid') {
-      skip = new CenterCrop2D({ name: `crop${level}` }).apply([skip, up]) as tf.SymbolicTensor;
-    }
-    x = tf.layers.concatenate({ axis: -1, name: `concat${level}` }).apply([skip, up]) as tf.SymbolicTensor;
-    x = block(x, filters[level]!, `dec${level}`);
-  }
-  const output = outputHead(x, {
+export function unetGraph(opts: ResolvedCommonOptions, padding: 'valid' | 'same', architecture: string): tf.LayersModel {
+  const { input, pyramid, layers } = plainEncoder(opts, padding, CONV_ENCODER_NAMING.unet);
+  const x = unetDecoder(pyramid, { ...layers, padding, upsampling: opts.upsampling });
+  const output = segmentationHead(x, {
     numClasses: opts.numClasses,
-    finalActivation: opts.finalActivation,
+    activation: opts.finalActivation,
     kernelInitializer: opts.kernelInitializer,
     name: 'head',
   });
-  return tf.model({ inputs: input, outputs: output, name });
+  return finishModel(input, [{ tensor: output, role: 'segmentation' }], {
+    name: opts.name,
+    architecture,
+    encoder: PLAIN_ENCODER,
+    pyramid,
+    options: opts,
+  });
+}
+
+/** Head options of the models on an encoder pyramid. */
+export interface PyramidHeadOptions {
+  numClasses: number;
+  /** `'linear'` = segmentation_models.pytorch's `activation=None` (logits). */
+  finalActivation: string;
+}
+
+/**
+ * segmentation_models.pytorch's `Unet` on an encoder's pyramid: {@link smpUnetDecoder} and SMP's
+ * segmentation head (Conv2d 3×3 with bias, `segmentation_head.0`, with `finalActivation`). The
+ * model's inputs are `inputs` (normally the image the encoder was built on).
+ */
+export function smpUnetModel(
+  inputs: tf.SymbolicTensor | tf.SymbolicTensor[],
+  desc: ModelDescription,
+  opts: ResolvedSmpDecoderOptions & PyramidHeadOptions,
+): tf.LayersModel {
+  const x = smpUnetDecoder(desc.pyramid, opts);
+  const output = smpSegmentationHead(x, opts);
+  return finishModel(inputs, [{ tensor: output, role: 'segmentation' }], desc);
+}
+
+/** segmentation_models.pytorch's `SegmentationHead`: Conv2d 3×3 (bias) → activation, `segmentation_head.0`. */
+export function smpSegmentationHead(x: tf.SymbolicTensor, opts: PyramidHeadOptions): tf.SymbolicTensor {
+  return segmentationHead(x, {
+    numClasses: opts.numClasses,
+    activation: opts.finalActivation,
+    kernelSize: 3,
+    kernelInitializer: 'glorotUniform',
+    name: 'segmentation_head.0',
+  });
 }
 
 /** Size after each stage, or the reason the size is impossible. */

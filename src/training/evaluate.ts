@@ -1,6 +1,10 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Batch } from '../data/dataset.js';
+import { finalPrediction } from '../inference/finalPrediction.js';
 import { hardenMasks } from '../metrics/index.js';
+
+// The CLI imports finalPrediction from here; kept until it imports from src/inference.
+export { finalPrediction };
 
 /** Dataset-level hard scores of a segmentation model. */
 export interface SegmentationScores {
@@ -19,7 +23,8 @@ export interface SegmentationScores {
 /**
  * Counts TP/FP/FN per class over whole batches and turns them into Dice and IoU (a class absent
  * from both prediction and truth scores 1). Predictions are thresholded at 0.5 (1 channel) or
- * arg-maxed (several channels). Uses the model's first (final) output.
+ * arg-maxed (several channels). Takes tensors, not a model: `evaluateSegmentation` feeds it the
+ * model's final output.
  */
 export class ScoreAccumulator {
   private tp: number[] = [];
@@ -65,11 +70,6 @@ export class ScoreAccumulator {
     const mean = (k: 'dice' | 'iou') => perClass.reduce((a, s) => a + s[k], 0) / perClass.length;
     return { dice: mean('dice'), iou: mean('iou'), pixelAccuracy: this.correct / this.pixels, perClass, pixels: this.pixels };
   }
-}
-
-/** The final segmentation output of a (possibly multi-output) model's prediction. */
-export function finalPrediction(out: tf.Tensor | tf.Tensor[]): tf.Tensor {
-  return Array.isArray(out) ? out[0]! : out;
 }
 
 /**

@@ -4,7 +4,9 @@ import type { Batch, SegmentationDataset } from '../data/dataset.js';
 import { deepSupervisionLosses } from '../losses/deepSupervision.js';
 import { losses, type LossFunction } from '../losses/index.js';
 import { isPositiveInt } from '../models/options.js';
-import { cgmTargets } from '../models/unet3plus.js';
+import { frozenBatchNormsRunInInference } from '../encoders/freeze.js';
+import { cgmTargets } from '../heads/classification.js';
+import { modelInfo, type ModelInfo } from '../models/info.js';
 import { evaluateSegmentation, type SegmentationScores } from './evaluate.js';
 import {
   defaultMemoryLimit, estimateTrainingMemory, formatBytes, largestBatchThatFits, type TrainingMemoryEstimate,
@@ -112,7 +114,13 @@ interface OutputPlan {
   cls: number | null;
 }
 
+/**
+ * Which output is which: from the model's ModelInfo (output roles), or, for a model without one,
+ * from the shapes (rank 4: segmentation, final first; `[B, 2]`: the CGM).
+ */
 function planOutputs(model: tf.LayersModel): OutputPlan {
+  const info = modelInfo(model);
+  if (info !== null) return planFromInfo(model, info);
   const plan: OutputPlan = { segmentation: [], cls: null };
   model.outputs.forEach((out, i) => {
     if (out.shape.length === 4) plan.segmentation.push(i);
@@ -120,6 +128,28 @@ function planOutputs(model: tf.LayersModel): OutputPlan {
     else throw new Error(`train: output ${i} (${model.outputNames[i]}) has shape [${out.shape}]; expected NHWC segmentation outputs and at most one [B, 2] classification output`);
   });
   if (plan.segmentation.length === 0) throw new Error('train: the model has no NHWC segmentation output');
+  return plan;
+}
+
+function planFromInfo(model: tf.LayersModel, info: ModelInfo): OutputPlan {
+  const plan: OutputPlan = { segmentation: [], cls: null };
+  info.outputs.forEach(({ name, role }, i) => {
+    const shape = model.outputs[i]!.shape;
+    if (role === 'classification') {
+      if (plan.cls !== null || shape.length !== 2 || shape[1] !== 2) {
+        throw new Error(
+          `train: classification output '${name}' has shape ${JSON.stringify(shape)}; train() supports one classification ` +
+            "output, the CGM's [B, 2] = [P(no object), P(object)]",
+        );
+      }
+      plan.cls = i;
+    } else if (shape.length !== 4) {
+      throw new Error(`train: ${role} output '${name}' has shape ${JSON.stringify(shape)}; expected [B, H, W, C]`);
+    } else {
+      plan.segmentation.push(i);
+    }
+  });
+  if (plan.segmentation.length === 0) throw new Error(`train: model '${model.name}' has no segmentation output`);
   return plan;
 }
 
@@ -317,6 +347,8 @@ export async function train(model: tf.LayersModel, data: SegmentationDataset, op
   const lossList: LossFunction[] = new Array(model.outputs.length);
   plan.segmentation.forEach((i, k) => (lossList[i] = segLosses[k]!));
   if (plan.cls !== null) lossList[plan.cls] = losses.binaryCrossentropy();
+  // A frozen encoder's BatchNorm layers keep their statistics (see freezeEncoder), also after loading.
+  frozenBatchNormsRunInInference(model);
   // Compiled as before (model.fit/evaluate work afterwards; a tfjs optimizer name becomes an instance).
   model.compile({ optimizer: options.optimizer ?? tf.train.adam(1e-3), loss: model.outputs.length === 1 ? lossList[0]! : lossList });
   const optimizer = model.optimizer;
