@@ -39,7 +39,19 @@ describe('estimateTrainingMemory', () => {
     // weights + gradients + Adam's two moments, and the kernel workspace
     expect(e.fixedBytes).toBe(4 * params * 4 + KERNEL_WORKSPACE_BYTES);
     expect(e.bytes).toBe(3 * perSample + e.fixedBytes);
+    // Adam's update step keeps 14 weight-sized temporaries of every weight alive together.
+    expect(e.updateBytes).toBe(4 * params * (4 + 14));
     expect(estimateTrainingMemory(model, { batchSize: 3, optimizer: 'sgd' }).fixedBytes).toBe(4 * params * 2 + KERNEL_WORKSPACE_BYTES);
+    model.dispose();
+  });
+
+  it('counts the optimizer update when the weights outweigh the activations', () => {
+    const input = tf.input({ shape: [4, 4, 512] });
+    const out = tf.layers.conv2d({ filters: 512, kernelSize: 3, padding: 'same' }).apply(input) as tf.SymbolicTensor;
+    const model = tf.model({ inputs: input, outputs: out }); // 2.36 M weights, 8 K activations per image
+    const e = estimateTrainingMemory(model, { batchSize: 2 });
+    expect(e.updateBytes).toBeGreaterThan(2 * e.perSampleBytes + e.fixedBytes);
+    expect(e.bytes).toBe(e.updateBytes);
     model.dispose();
   });
 

@@ -64,15 +64,19 @@ export const DEFAULT_LAYER_MEMORY_FACTOR = 4;
  */
 export const LOSS_MEMORY_FACTOR = 40;
 
-/** Optimizer state per weight, in weight-sized tensors (tfjs optimizers). */
-const OPTIMIZER_SLOTS: Record<string, number> = {
-  sgd: 0,
-  momentum: 1,
-  adagrad: 1,
-  adadelta: 2,
-  adam: 2,
-  adamax: 2,
-  rmsprop: 3,
+/**
+ * Per tfjs optimizer: its state (`slots`) and the temporaries of its update step (`update`), in
+ * copies of the trainable weights. tfjs's Adam and Adamax compute the update of every weight inside
+ * one scope, so their temporaries for all weights are alive together (measured with tf.profile).
+ */
+const OPTIMIZERS: Record<string, { slots: number; update: number }> = {
+  sgd: { slots: 0, update: 0.2 },
+  momentum: { slots: 1, update: 0.4 },
+  adagrad: { slots: 1, update: 0.7 },
+  adadelta: { slots: 2, update: 1.6 },
+  adam: { slots: 2, update: 14 },
+  adamax: { slots: 2, update: 10 },
+  rmsprop: { slots: 3, update: 1.5 },
 };
 
 /**
@@ -93,12 +97,17 @@ export interface TrainingMemoryOptions {
 }
 
 export interface TrainingMemoryEstimate {
-  /** Peak bytes of one training step: `perSampleBytes * batchSize + fixedBytes`. */
+  /**
+   * Peak bytes of one training step: the larger of the forward/backward pass
+   * (`perSampleBytes * batchSize + fixedBytes`) and the optimizer update (`updateBytes`).
+   */
   bytes: number;
   /** Activations, their gradients and the loss's tensors of one image. */
   perSampleBytes: number;
   /** Weights, their gradients, optimizer state, gradient accumulator and kernel workspace. */
   fixedBytes: number;
+  /** The optimizer update: weights, gradients, optimizer state and the update's temporaries. */
+  updateBytes: number;
   /** Bytes of the model's weights (trainable and not). */
   weightBytes: number;
   batchSize: number;
@@ -154,10 +163,9 @@ function layerShapes(model: tf.LayersModel, size: [number, number]): Map<string,
   return shapes;
 }
 
-function optimizerSlots(optimizer: tf.Optimizer | string | undefined): number {
-  if (optimizer === undefined) return OPTIMIZER_SLOTS['adam']!;
-  const name = (typeof optimizer === 'string' ? optimizer : optimizer.getClassName()).toLowerCase().replace('optimizer', '');
-  return OPTIMIZER_SLOTS[name] ?? 2;
+function optimizerCost(optimizer: tf.Optimizer | string | undefined): { slots: number; update: number } {
+  const name = optimizer === undefined ? 'adam' : (typeof optimizer === 'string' ? optimizer : optimizer.getClassName()).toLowerCase().replace('optimizer', '');
+  return OPTIMIZERS[name] ?? OPTIMIZERS['adam']!;
 }
 
 function layerFactor(layer: LayerNode): number {
@@ -200,12 +208,17 @@ export function estimateTrainingMemory(model: tf.LayersModel, options: TrainingM
   const params = model.countParams();
   const trainable = model.trainableWeights.reduce((a, w) => a + w.shape.reduce<number>((p, d) => p * (d ?? 1), 1), 0);
   const weightBytes = params * F32;
-  const slots = optimizerSlots(options.optimizer) + 1 + (options.accumulate ? 1 : 0); // + gradients (+ accumulator)
-  const fixedBytes = weightBytes + slots * trainable * F32 + KERNEL_WORKSPACE_BYTES;
+  const optimizer = optimizerCost(options.optimizer);
+  // Kept through the step: weights, optimizer state, the gradients (and their accumulator).
+  const persistent = weightBytes + (optimizer.slots + 1 + (options.accumulate ? 1 : 0)) * trainable * F32;
+  const fixedBytes = Math.ceil(persistent + KERNEL_WORKSPACE_BYTES);
+  const updateBytes = Math.ceil(persistent + optimizer.update * trainable * F32);
+  const perSampleBytes = Math.ceil(perSample);
   return {
-    bytes: Math.ceil(perSample * batchSize + fixedBytes),
-    perSampleBytes: Math.ceil(perSample),
-    fixedBytes: Math.ceil(fixedBytes),
+    bytes: Math.max(perSampleBytes * batchSize + fixedBytes, updateBytes),
+    perSampleBytes,
+    fixedBytes,
+    updateBytes,
     weightBytes,
     batchSize,
     inputSize,
@@ -230,6 +243,7 @@ export function formatBytes(bytes: number): string {
 
 /** Largest batch whose estimate fits in `available` bytes (0 when not even one image does). */
 export function largestBatchThatFits(estimate: TrainingMemoryEstimate, available: number): number {
+  if (estimate.updateBytes > available) return 0;
   if (estimate.perSampleBytes <= 0) return Number.MAX_SAFE_INTEGER;
   return Math.max(0, Math.floor((available - estimate.fixedBytes) / estimate.perSampleBytes));
 }
