@@ -33,6 +33,18 @@ export {
   type UNet3PlusOptions,
   type CgmTargetsOptions,
 } from './models/unet3plus.js';
+// Any of the above on an ImageNet encoder: createModel(name, { encoder: 'resnet34', ... })
+export {
+  buildEncoderModel,
+  encoderModelOptionKeys,
+  ENCODER_ARCHITECTURES,
+  ENCODER_MODEL_INPUT,
+  DEFAULT_ENCODER_DEPTH,
+  ENCODER_UNET3PLUS_CAT_CHANNELS,
+  type EncoderArchitecture,
+  type EncoderModelOptions,
+  type ResolvedEncoderModelOptions,
+} from './models/encoderModels.js';
 export { ClassGate, type ClassGateActivation, type ClassGateConfig } from './layers/classGate.js';
 export { type CommonModelOptions, type InputShape } from './models/options.js';
 // What a model is (architecture, encoder, output roles, options), stored in its metadata
@@ -52,6 +64,7 @@ export {
 } from './models/info.js';
 
 // Encoders, decoders and heads: the parts every model is composed of
+export type { FeaturePyramid, EncoderSpec, EncoderBuildOptions, EncoderPreprocessing, PretrainedWeights } from './encoders/types.js';
 export { convBlockEncoder, CONV_ENCODER_NAMING, type ConvEncoderNaming, type ConvEncoderOptions } from './encoders/convBlocks.js';
 export { freezeEncoder, unfreezeEncoder, encoderLayers, encoderLayerNames } from './encoders/freeze.js';
 export { unetDecoder, smpUnetDecoder, type UNetDecoderOptions } from './decoders/unet.js';
@@ -130,13 +143,14 @@ export {
   DEFAULT_LAYER_MEMORY_FACTOR, LOSS_MEMORY_FACTOR, KERNEL_WORKSPACE_BYTES,
   type TrainingMemoryOptions, type TrainingMemoryEstimate,
 } from './training/memory.js';
-export { evaluateSegmentation, ScoreAccumulator, type SegmentationScores } from './training/evaluate.js';
+export { evaluateSegmentation, ScoreAccumulator, type SegmentationScores, type EvaluateOptions } from './training/evaluate.js';
 export { trainingCurveSvg } from './training/curve.js';
-export { classMap, overlayMask, PALETTE, type OverlayImage } from './inference/overlay.js';
+export { classMap, classMapAsync, overlayMask, PALETTE, type ClassMap, type OverlayImage } from './inference/overlay.js';
 
 // --- backend: backend selection and fast wasm kernels (src/backend/) ---
-export { initBackend, BACKEND_CHOICES } from './backend/initBackend.js';
-export type { BackendChoice, InitBackendOptions } from './backend/initBackend.js';
+export { initBackend, backendInfo, BACKEND_CHOICES } from './backend/initBackend.js';
+export type { BackendChoice, BackendInfo, InitBackendOptions } from './backend/initBackend.js';
+export type { WebGPUAdapterInfo } from './backend/webgpu.js';
 export { registerWasmKernels, WASM_KERNELS } from './backend/registerWasmKernels.js';
 export { guardWasmAllocations, WasmOutOfMemoryError } from './backend/wasmGuard.js';
 export { recoverWasmBackend, isWasmAbort, explainWasmFailure } from './backend/recover.js';
@@ -169,12 +183,14 @@ export {
   getEncoderSpec,
   encoderPreprocessing,
   IMAGENET_PREPROCESSING,
-  type EncoderSpec,
-  type EncoderBuildOptions,
-  type EncoderPreprocessing,
-  type FeaturePyramid,
-  type PretrainedWeights,
 } from './encoders/index.js';
+export {
+  modelPreprocessing,
+  preprocessInput,
+  channelStatistics,
+  normalizeChannels,
+  type InputNormalization,
+} from './encoders/preprocess.js';
 export {
   stateDictMapping,
   modelStateDict,

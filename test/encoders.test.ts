@@ -2,17 +2,14 @@
  * The ImageNet encoders against segmentation_models.pytorch (SMP): counts, keys, shapes and
  * feature values on the committed reference data (scripts/smp_reference.py → test/fixtures/smp).
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, describe, expect, it } from 'vitest';
-import { registerFileHandler } from '../src/io/fileHandler.js';
 import { encoderPreprocessing, getEncoderSpec, listEncoders } from '../src/encoders/index.js';
-import { loadStateDict, stateDictMapping } from '../src/io/stateDict.js';
+import { stateDictMapping } from '../src/io/stateDict.js';
 import { paramCounts } from '../src/summary.js';
 import { countsFile, fixture, manifest, nhwc, readFixtureTensors, usedEncoderKeys } from './smpFixtures.js';
-import { deterministicInput, deterministicStateDict } from './smpWeights.js';
+import { deterministicInput, loadFormulaWeights } from './smpWeights.js';
+import { expectSamePredictions, fileRoundTrip } from './helpers.js';
 
 const ENCODERS = ['resnet18', 'resnet34', 'resnet50', 'mobilenet_v2', 'vgg16', 'vgg16_bn'];
 
@@ -23,10 +20,6 @@ function encoderModel(name: string, depth: number, shape: [number | null, number
   return tf.model({ inputs: input, outputs: pyramid.features });
 }
 
-/** Loads the deterministic formula weights for every key the model maps. */
-function loadFormulaWeights(model: tf.LayersModel): void {
-  loadStateDict(model, deterministicStateDict(stateDictMapping(model)));
-}
 
 const worst: Record<string, number> = {};
 afterAll(() => {
@@ -163,25 +156,15 @@ describe('save / load', () => {
     ['resnet18', 3],
     ['mobilenet_v2', 4],
   ] as const)('%s (depth %i): an encoder-only model round-trips through file:// with names, keys and outputs intact', async (name, depth) => {
-    registerFileHandler();
     const model = encoderModel(name, depth, [null, null, 3]);
     loadFormulaWeights(model);
-    const dir = await mkdtemp(join(tmpdir(), 'smtf-encoder-'));
-    try {
-      await model.save(`file://${dir}`);
-      const loaded = await tf.loadLayersModel(`file://${join(dir, 'model.json')}`);
-      expect(loaded.layers.map((l) => l.name)).toEqual(model.layers.map((l) => l.name));
-      expect(stateDictMapping(loaded)).toEqual(stateDictMapping(model));
-      const x = tf.tensor4d(deterministicInput('roundtrip', [1, 29, 35, 3]), [1, 29, 35, 3]);
-      const a = model.predict(x) as tf.Tensor[];
-      const b = loaded.predict(x) as tf.Tensor[];
-      expect(b.map((t) => t.shape)).toEqual(a.map((t) => t.shape));
-      a.forEach((t, i) => expect(Array.from(b[i]!.dataSync())).toEqual(Array.from(t.dataSync())));
-      tf.dispose([x, ...a, ...b]);
-      loaded.dispose();
-    } finally {
-      await rm(dir, { recursive: true, force: true });
-      model.dispose();
-    }
+    const loaded = await fileRoundTrip(model);
+    expect(loaded.layers.map((l) => l.name)).toEqual(model.layers.map((l) => l.name));
+    expect(stateDictMapping(loaded)).toEqual(stateDictMapping(model));
+    const x = tf.tensor4d(deterministicInput('roundtrip', [1, 29, 35, 3]), [1, 29, 35, 3]);
+    expectSamePredictions(model, loaded, x);
+    tf.dispose(x);
+    loaded.dispose();
+    model.dispose();
   });
 });

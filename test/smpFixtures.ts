@@ -5,7 +5,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gunzipSync } from 'node:zlib';
 import * as tf from '@tensorflow/tfjs';
-import { readSafetensorsFixture, type FixtureTensor } from './safetensorsFixture.js';
+import { readSafetensors, type SafetensorsTensor } from '../src/io/safetensors.js';
 
 export const SMP_FIXTURES = join(dirname(fileURLToPath(import.meta.url)), 'fixtures', 'smp');
 
@@ -94,12 +94,17 @@ export function fixture(name: string): FixtureEntry {
   return f;
 }
 
-export function readFixtureTensors(entry: { file: string }): Map<string, FixtureTensor> {
-  return readSafetensorsFixture(join(SMP_FIXTURES, entry.file));
+/** The tensors of a safetensors file, read by the library's reader. */
+export function readSafetensorsFile(path: string): Map<string, SafetensorsTensor> {
+  return readSafetensors(readFileSync(path)).tensors;
+}
+
+export function readFixtureTensors(entry: { file: string }): Map<string, SafetensorsTensor> {
+  return readSafetensorsFile(join(SMP_FIXTURES, entry.file));
 }
 
 /** An NCHW fixture tensor as an NHWC tf.Tensor. */
-export function nhwc(t: FixtureTensor): tf.Tensor4D {
+export function nhwc(t: SafetensorsTensor): tf.Tensor4D {
   if (t.dtype !== 'F32' || t.shape.length !== 4) throw new Error(`expected a 4-D F32 tensor, got ${t.dtype} [${t.shape}]`);
   return tf.tidy(() => tf.tensor4d(t.data as Float32Array, t.shape as [number, number, number, number]).transpose([0, 2, 3, 1]));
 }

@@ -9,7 +9,8 @@
  *     bias (not BN): 0.1·(2u − 1)
  *   A `.weight` / `.bias` is BatchNorm's when the same prefix has a `.running_mean`.
  */
-import type { StateDict } from '../src/io/stateDict.js';
+import type * as tf from '@tensorflow/tfjs';
+import { loadStateDict, stateDictMapping, type StateDict } from '../src/io/stateDict.js';
 
 export function fnv1a32(text: string): number {
   let h = 0x811c9dc5;
@@ -89,4 +90,9 @@ export function deterministicInput(name: string, shape: number[]): Float32Array 
   const n = shape.reduce((a, b) => a * b, 1);
   const u = mulberry32Uniform(fnv1a32(`input:${name}`), n);
   return Float32Array.from(u, (x) => 2 * x - 1);
+}
+
+/** Loads the formula values into every key the model maps (randomised BN statistics and biases). */
+export function loadFormulaWeights(model: tf.LayersModel): void {
+  loadStateDict(model, deterministicStateDict(stateDictMapping(model)));
 }

@@ -7,6 +7,7 @@ import * as tf from '@tensorflow/tfjs';
 import { conv2dBackpropFilterConfig } from './kernels/conv2dBackpropFilter.js';
 import { conv2dBackpropInputConfig } from './kernels/conv2dBackpropInput.js';
 import { concatConfig } from './kernels/concat.js';
+import { depthwiseConv2dGradWasmKernels } from './kernels/depthwiseConv2dGrad.js';
 import { identityConfig } from './kernels/identity.js';
 import { maxPoolGradConfig } from './kernels/maxPoolGrad.js';
 import { resizeGradWasmKernels } from './kernels/resizeGrad.js';
@@ -30,6 +31,7 @@ export const WASM_KERNELS: readonly tf.KernelConfig[] = [
   sliceConfig,
   maxPoolGradConfig,
   ...resizeGradWasmKernels,
+  ...depthwiseConv2dGradWasmKernels,
 ];
 
 /** Stock wasm kernels our kernels call into; captured before anything is replaced. */

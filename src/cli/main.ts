@@ -2,37 +2,50 @@
 import { readFileSync } from 'node:fs';
 import { initBackend, type BackendChoice } from '../backend/initBackend.js';
 import type { Normalization } from '../data/loadDataset.js';
+import { getEncoderSpec, listEncoders } from '../encoders/index.js';
+import { modelPreprocessing } from '../encoders/preprocess.js';
 import { describeModelInfo, modelInfo } from '../models/info.js';
+import { ENCODER_ARCHITECTURES } from '../models/encoderModels.js';
 import { getModelSpec, listModels, createModel } from '../registry.js';
 import { summarize } from '../summary.js';
 import { type ArgValue, modelOptionsFromArgs, parseArgs } from './args.js';
 import { runDemo } from './demo.js';
 import { predictCommand } from './predict.js';
-import { trainCommand } from './train.js';
+import { describePreprocessing, trainCommand } from './train.js';
 
 const HELP: Record<string, string> = {
   summary: `summary <model> [--input H,W,C] [--classes N] [--filters f1,f2,...] [--<option> value ...]
+  summary <model> --encoder NAME [--encoder-depth 3..5] [--decoder-channels c1,c2,...] [--input H,W,C] ...
       Build a model and print its layer table and parameter counts.
-      Any model option works as --kebab-case (e.g. --no-batch-norm, --upsampling bilinear).`,
+      Any model option works as --kebab-case (e.g. --no-batch-norm, --upsampling bilinear,
+      --no-decoder-batch-norm, --decoder-interpolation bilinear, --deep-supervision).
+      --encoder puts the decoder on an ImageNet encoder (see 'encoders').`,
   train: `train --model NAME --images DIR --masks DIR --out DIR [--epochs 20] [--batch-size 8]
         [--micro-batch auto|N] [--classes 1] [--size S|H,W] [--fit resize|crop] [--mask-suffix S]
         [--normalize unit|standardize] [--mean m1,m2,m3 --std s1,s2,s3] [--validation-split 0.2]
-        [--seed 0] [--lr 0.001] [--augment] [--overwrite] [--backend auto] [--<model option> value ...]
+        [--seed 0] [--lr 0.001] [--augment] [--overwrite] [--backend auto] [--encoder NAME]
+        [--no-preprocess] [--<model option> value ...]
       Train on image/mask pairs matched by file name; saves the best model, training.json,
       history.json and training-curve.svg to --out (a new or empty folder; --overwrite replaces a
       previous run there). --micro-batch auto (default) accumulates gradients over smaller passes
-      when a batch does not fit the backend's memory (docs/memory.md).`,
+      when a batch does not fit the backend's memory (docs/memory.md). With --encoder, images are
+      normalised with the encoder's ImageNet statistics (recorded in training.json;
+      --no-preprocess: not).`,
   predict: `predict --model DIR --input FILE|DIR --out DIR [--tile-size S|H,W] [--overwrite]
-        [--normalize unit|standardize] [--mean m1,m2,m3 --std s1,s2,s3] [--no-optimize] [--backend auto]
+        [--normalize unit|standardize] [--mean m1,m2,m3 --std s1,s2,s3] [--no-optimize]
+        [--no-preprocess] [--backend auto]
       Write <name>_mask.png and <name>_overlay.png for every image (any size: overlap-tile), at the
       scale and normalisation the model was trained with (training.json). --out must be a new or
       empty folder outside the input folder (--overwrite replaces files there). The model is first
       optimised for inference (BatchNorm folded into the convolutions); --no-optimize predicts with
-      it exactly as saved.`,
+      it exactly as saved. A model on an encoder gets its input normalisation from its metadata,
+      as train applied it.`,
   demo: `demo [--out demo-output] [--epochs 8] [--count 320] [--size 64] [--overwrite] [--backend auto]
       Train a small UNet++ on synthetic cells and write overlays and a training curve.`,
   models: `models
-      List the model names.`,
+      List the model names and the encoders.`,
+  encoders: `encoders
+      List the ImageNet encoders (for --encoder).`,
 };
 
 const USAGE = `Usage: segmentation-models-tfjs <command> [options]
@@ -199,6 +212,19 @@ function wantsHelp(argv: string[]): boolean {
   return argv.includes('--help') || argv.includes('-h');
 }
 
+/** A `--flag` / `--no-flag` switch: true, false, or undefined when absent. */
+function switchFlag(options: Options, command: string, key: string): boolean | undefined {
+  const v = take(options, key);
+  if (v !== undefined && typeof v !== 'boolean') {
+    throw new Error(`${command}: --${key} takes no value; --no-${key} turns it off`);
+  }
+  return v;
+}
+
+function listEncoderLines(out: (s: string) => void): void {
+  for (const name of listEncoders()) out(`${name.padEnd(12)} ${getEncoderSpec(name).description}`);
+}
+
 /** Runs the CLI with `argv` (without node and script); returns the exit code. */
 export async function main(argv: string[], out: (s: string) => void = console.log): Promise<number> {
   try {
@@ -233,6 +259,8 @@ async function run(argv: string[], out: (s: string) => void): Promise<number> {
       out(summarize(model).text);
       const info = modelInfo(model);
       if (info !== null) out(`Model: ${describeModelInfo(info)}`);
+      const preprocessing = modelPreprocessing(model);
+      if (preprocessing !== null) out(`Preprocessing: ${describePreprocessing(preprocessing)}`);
       model.dispose();
       return 0;
     }
@@ -267,6 +295,7 @@ async function run(argv: string[], out: (s: string) => void): Promise<number> {
         learningRate: num(options, 'lr', { gt: 0 }),
         augment: take(options, 'augment') === true,
         overwrite: take(options, 'overwrite') === true,
+        preprocess: switchFlag(options, 'train', 'preprocess'),
       };
       resolveModelOrThrow(o.model);
       const modelOptions = modelOptionsFromArgs(options);
@@ -276,8 +305,8 @@ async function run(argv: string[], out: (s: string) => void): Promise<number> {
     }
     case 'predict': {
       const choice = backendChoice(options);
-      const optimize = take(options, 'optimize') ?? true;
-      if (typeof optimize !== 'boolean') throw new Error('predict: --optimize takes no value; --no-optimize turns it off');
+      const optimize = switchFlag(options, 'predict', 'optimize') ?? true;
+      const preprocess = switchFlag(options, 'predict', 'preprocess');
       const o = {
         model: str(options, 'model', true, 'predict'),
         input: str(options, 'input', true, 'predict'),
@@ -286,6 +315,7 @@ async function run(argv: string[], out: (s: string) => void): Promise<number> {
         normalize: normalization(options),
         overwrite: take(options, 'overwrite') === true,
         optimize,
+        preprocess,
       };
       noLeftovers('predict', options);
       await backend(choice, out);
@@ -311,6 +341,12 @@ async function run(argv: string[], out: (s: string) => void): Promise<number> {
     }
     case 'models':
       for (const name of listModels()) out(`${name.padEnd(12)} ${getModelSpec(name).description}`);
+      out('');
+      out(`Encoders (--encoder NAME with ${ENCODER_ARCHITECTURES.join(', ')}):`);
+      listEncoderLines(out);
+      return 0;
+    case 'encoders':
+      listEncoderLines(out);
       return 0;
     default:
       throw new Error(`unknown command '${command}'\n\n${USAGE}`);

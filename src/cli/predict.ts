@@ -10,8 +10,9 @@ import { classMap, overlayMask } from '../inference/overlay.js';
 import { optimizeForInference } from '../inference/optimize.js';
 import { describeModelInfo, finalOutputIndex, modelInfo } from '../models/info.js';
 import { predictTiled } from '../inference/tiled.js';
+import { inputPreprocessor, modelPreprocessing } from '../encoders/preprocess.js';
 import { prepareOutputFolder } from './outputs.js';
-import { TRAINING_RECORD, type TrainingRecord } from './train.js';
+import { describePreprocessing, TRAINING_RECORD, type TrainingRecord } from './train.js';
 
 const IMAGE_EXT = new Set(['.png', '.jpg', '.jpeg']);
 
@@ -33,6 +34,11 @@ export interface PredictCommandOptions {
   overwrite?: boolean;
   /** Predict with `optimizeForInference(model)` (BatchNorm folded, activations fused). Default true. */
   optimize?: boolean;
+  /**
+   * Apply the encoder's input normalisation (a model on an ImageNet encoder; from its metadata).
+   * Default: as `train` recorded (on unless it was trained with --no-preprocess), else true.
+   */
+  preprocess?: boolean;
   log?: (line: string) => void;
 }
 
@@ -127,6 +133,11 @@ async function predictInto(
   const [, mh, mw] = model.inputs[0]!.shape;
   const info = modelInfo(model);
   if (info !== null) log(`model: ${describeModelInfo(info)}`);
+  // A training record written before records had `preprocessing` comes from a plain model.
+  const preprocess = o.preprocess ?? (record === undefined || record.preprocessing !== null);
+  const normalizeInput = inputPreprocessor(model, preprocess, 'predict');
+  const stats = modelPreprocessing(model);
+  if (normalizeInput !== null && stats !== null) log(`preprocessing: ${describePreprocessing(stats)}`);
   const final = finalOutputIndex(model);
   const scale = trainingScale(record);
   // Variable-size models tile at the size they were trained at.
@@ -146,10 +157,11 @@ async function predictInto(
       try {
         pred = whole
           ? tf.tidy(() => {
-              const y = model.predict(image.expandDims(0)) as tf.Tensor | tf.Tensor[];
+              const x = image.expandDims(0);
+              const y = model.predict(normalizeInput === null ? x : normalizeInput(x)) as tf.Tensor | tf.Tensor[];
               return Array.isArray(y) ? y[final]! : y;
             })
-          : await predictTiled(model, image, { tileSize, optimize: false });
+          : await predictTiled(model, image, { tileSize, optimize: false, preprocess });
       } catch (e) {
         throw await explainWasmFailure(e, `predict: ${file} (${sh}x${sw})`, 'predict with a smaller --tile-size');
       } finally {

@@ -3,7 +3,8 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { createSegmentationDataset } from '../data/dataset.js';
 import { loadSegmentationSamples, type Normalization } from '../data/loadDataset.js';
-import { finalOutputIndex } from '../models/info.js';
+import { modelPreprocessing, type InputNormalization } from '../encoders/preprocess.js';
+import { describeModelInfo, finalOutputIndex, modelInfo, PLAIN_ENCODER } from '../models/info.js';
 import { createModel, resolveModelName } from '../registry.js';
 import { formatCount, paramCounts } from '../summary.js';
 import { trainingCurveSvg } from '../training/curve.js';
@@ -23,6 +24,11 @@ export interface TrainingRecord {
   /** [height, width] of the training files when they all had one size, null when they differed. */
   sourceSize?: [number, number] | null;
   normalize: Normalization;
+  /**
+   * The encoder normalisation applied after `normalize` (models on an ImageNet encoder), or null
+   * (plain models, or trained with `preprocess: false`). `predict` applies the same.
+   */
+  preprocessing: InputNormalization | null;
   epochs: number;
   bestEpoch: number;
   monitor: TrainResult['monitor'];
@@ -60,7 +66,9 @@ export interface TrainCommandOptions {
   /** Flips and 90° rotations during training. */
   augment?: boolean;
   normalize?: Normalization;
-  /** Any other model option (filters, batchNorm, deepSupervision, ...). */
+  /** Apply the encoder's input normalisation (models on an ImageNet encoder). Default true. */
+  preprocess?: boolean;
+  /** Any other model option (filters, batchNorm, deepSupervision, encoder, encoderDepth, ...). */
   modelOptions?: Record<string, unknown>;
   log?: (line: string) => void;
 }
@@ -99,6 +107,14 @@ async function trainInto(
   const sourceSize = first && samples.every((s) => s.sourceSize?.[0] === first[0] && s.sourceSize[1] === first[1]) ? first : null;
   const modelOptions = { ...o.modelOptions, inputShape: [height, width, channels], numClasses };
   const model = createModel(name, modelOptions);
+  const preprocessing = o.preprocess === false ? null : modelPreprocessing(model);
+  if (preprocessing !== null && normalize !== 'unit') {
+    model.dispose();
+    throw new Error(
+      `train: the model's encoder (${preprocessing.encoder}) normalises images in [0, 1] itself; ` +
+        `use normalize 'unit' (the default), or preprocess: false (--no-preprocess) to keep your own normalisation`,
+    );
+  }
   const out = model.outputs[finalOutputIndex(model)]!.shape;
   const outputSize: [number, number] | undefined =
     out[1] !== height || out[2] !== width ? [out[1] as number, out[2] as number] : undefined;
@@ -112,6 +128,9 @@ async function trainInto(
     `${name}: ${formatCount(paramCounts(model).total)} parameters; ${data.train.length} training / ` +
       `${data.validation.length} validation pairs of ${height}x${width}x${channels}`,
   );
+  const info = modelInfo(model);
+  if (info !== null && info.encoder !== PLAIN_ENCODER) log(`model: ${describeModelInfo(info)}`);
+  if (preprocessing !== null) log(`preprocessing: ${describePreprocessing(preprocessing)}`);
   const batchSize = o.batchSize ?? 8;
   const record = (history: EpochLogs[], result?: TrainResult, microBatch?: number): TrainingRecord => {
     const bestEpoch = result?.bestEpoch ?? history.reduce((b, h, i) => (h.best ? i : b), -1);
@@ -125,6 +144,7 @@ async function trainInto(
       fit,
       sourceSize,
       normalize,
+      preprocessing,
       epochs: history.length,
       bestEpoch,
       monitor: result?.monitor ?? (best?.validation ? 'valDice' : 'loss'),
@@ -153,6 +173,7 @@ async function trainInto(
       augment: o.augment ? { flip: true, rotate90: true } : undefined,
       checkpointDir: o.out,
       overwrite: true, // the folder was checked (and cleared with --overwrite) above
+      preprocess: preprocessing !== null,
       log,
       onEpochEnd: async (_, entry) => {
         history.push(entry);
@@ -172,4 +193,11 @@ async function trainInto(
   const finalRecord = await writeRunFiles(result);
   log(`best epoch ${result.bestEpoch + 1} (${result.monitor} ${result.bestScore.toFixed(4)}); model saved to ${o.out}/model.json`);
   return { result, record: finalRecord };
+}
+
+
+/** `(x − mean) / std on [0, 1] inputs, mean [...], std [...] (resnet34)`. */
+export function describePreprocessing(p: InputNormalization): string {
+  const list = (v: number[]) => `[${v.map((x) => Number(x.toFixed(4))).join(', ')}]`;
+  return `(x - mean) / std on inputs in [${p.inputRange.join(', ')}], mean ${list(p.mean)}, std ${list(p.std)} (${p.encoder})`;
 }

@@ -17,6 +17,9 @@ export interface UNet3PlusDecoderOptions extends ConvLayerOptions {
    * decoders do; the top stage is at stride 2).
    */
   firstFeature: 0 | 1;
+  /** BatchNormalization epsilon and momentum of the units. Default tfjs's (1e-3, 0.99); encoder models use PyTorch's (1e-5, 0.9). */
+  batchNormEpsilon?: number;
+  batchNormMomentum?: number;
 }
 
 /** The decoder stages, shallow → deep. */
@@ -55,8 +58,9 @@ export function unet3PlusDecoder(pyramid: FeaturePyramid, opts: UNet3PlusDecoder
     dropout: opts.dropout,
     kernelInitializer: opts.kernelInitializer,
   };
+  const bn = { batchNormEpsilon: opts.batchNormEpsilon, batchNormMomentum: opts.batchNormMomentum };
   const unit = (x: tf.SymbolicTensor, filters: number, name: string) =>
-    convBlock(x, { ...layers, filters, convs: 1, padding: 'same', name });
+    convBlock(x, { ...layers, ...bn, filters, convs: 1, padding: 'same', name });
   const pool = (x: tf.SymbolicTensor, factor: number, name: string) =>
     tf.layers.maxPooling2d({ poolSize: factor, strides: factor, padding: 'same', name }).apply(x) as tf.SymbolicTensor;
 

@@ -9,6 +9,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { reflectIndex } from '../data/pixels.js';
+import { inputPreprocessor } from '../encoders/preprocess.js';
 import { checkInteger, checkOptionalBoolean, checkSize } from '../util/validate.js';
 import { finalPrediction } from './finalPrediction.js';
 import { optimizeForInference } from './optimize.js';
@@ -40,6 +41,12 @@ export interface TiledOptions {
    * a model you optimised yourself.
    */
   optimize?: boolean;
+  /**
+   * Normalise the image with the encoder's statistics when the model has an ImageNet encoder
+   * (`modelPreprocessing`; the image in [0, 1]), once, before tiling. Default true; false when the
+   * image is already normalised.
+   */
+  preprocess?: boolean;
 }
 
 interface LayerLike {
@@ -300,7 +307,8 @@ async function predictImage(
  * Predicts an image of any size tile by tile. `image` is [H, W, C] or [B, H, W, C]; the result
  * has the same rank with the model's output channels, [H, W, K] or [B, H, W, K]. The caller
  * owns (disposes) the returned tensor; the input is not disposed. For multi-output models the
- * first output is used.
+ * first output is used. A model on an ImageNet encoder gets its input normalisation applied to the
+ * image first (see `preprocess`).
  */
 export async function predictTiled(
   model: tf.LayersModel, image: tf.Tensor3D | tf.Tensor4D, options: TiledOptions = {},
@@ -308,11 +316,17 @@ export async function predictTiled(
   if (image.rank !== 3 && image.rank !== 4) {
     throw new Error(`predictTiled: image must be [H, W, C] or [B, H, W, C], got shape [${image.shape.join(', ')}].`);
   }
-  const batched = (image.rank === 3 ? image.expandDims(0) : image) as tf.Tensor4D;
+  const preprocess = inputPreprocessor(model, options.preprocess, 'predictTiled');
+  let batched = (image.rank === 3 ? image.expandDims(0) : image) as tf.Tensor4D;
   let net = model;
   try {
     const [b, h, w, c] = batched.shape;
     const plan = planTiles(model, h, w, c, options);
+    if (preprocess !== null) {
+      const normalized = preprocess(batched) as tf.Tensor4D;
+      if (batched !== image) batched.dispose();
+      batched = normalized;
+    }
     net = inferenceModel(model, options.optimize);
     const result = new Float32Array(b * h * w * plan.k);
     for (let bi = 0; bi < b; bi++) {

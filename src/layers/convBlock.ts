@@ -20,6 +20,10 @@ export interface ConvBlockOptions {
   kernelInitializer?: string;
   /** Convolution bias. Default true. */
   useBias?: boolean;
+  /** BatchNormalization epsilon. Default tfjs's 1e-3 (PyTorch's is 1e-5). */
+  batchNormEpsilon?: number;
+  /** BatchNormalization momentum of the moving statistics. Default tfjs's 0.99 (PyTorch's 0.1 is 0.9 here). */
+  batchNormMomentum?: number;
   /** Layer name prefix; layers are named `${name}_conv1`, `${name}_bn1`, `${name}_act1`, ... */
   name: string;
 }
@@ -42,6 +46,8 @@ export function convBlock(x: tf.SymbolicTensor, opts: ConvBlockOptions): tf.Symb
     dropout = 0,
     kernelInitializer = 'heNormal',
     useBias = true,
+    batchNormEpsilon,
+    batchNormMomentum,
     name,
   } = opts;
   let y = x;
@@ -57,7 +63,9 @@ export function convBlock(x: tf.SymbolicTensor, opts: ConvBlockOptions): tf.Symb
       })
       .apply(y) as tf.SymbolicTensor;
     if (batchNorm) {
-      y = tf.layers.batchNormalization({ axis: -1, name: `${name}_bn${i}` }).apply(y) as tf.SymbolicTensor;
+      y = tf.layers
+        .batchNormalization({ axis: -1, epsilon: batchNormEpsilon, momentum: batchNormMomentum, name: `${name}_bn${i}` })
+        .apply(y) as tf.SymbolicTensor;
     }
     y = tf.layers.activation({ activation: activation as never, name: `${name}_act${i}` }).apply(y) as tf.SymbolicTensor;
     if (dropout > 0) {

@@ -3,7 +3,7 @@
  * that it survives `model.save` / `tf.loadLayersModel`.
  */
 import * as tf from '@tensorflow/tfjs';
-import type { FeaturePyramid } from '../encoders/types.js';
+import type { EncoderPreprocessing, FeaturePyramid } from '../encoders/types.js';
 
 /** Key of the library's entry in `model.getUserDefinedMetadata()`. */
 export const MODEL_INFO_KEY = 'segmentationModelsTfjs';
@@ -40,6 +40,12 @@ export interface ModelInfo {
   options: Record<string, unknown>;
   /** Set by `pruneUNetPlusPlus`: the level L_k the pruned model computes. */
   prunedLevel?: number;
+  /**
+   * The input normalisation the encoder expects (ImageNet mean / std on RGB in [0, 1]); present
+   * for models on an ImageNet encoder. `train()`, `evaluateSegmentation`, `predictTiled` and the CLI
+   * apply it (see `modelPreprocessing`).
+   */
+  preprocessing?: EncoderPreprocessing;
 }
 
 /** Stores `info` in the model's user-defined metadata (kept next to any other entries). */
@@ -113,6 +119,23 @@ function checkModelInfo(info: unknown, modelName: string): asserts info is Model
   }
   if (i.options === null || typeof i.options !== 'object' || Array.isArray(i.options)) throw bad('options must be an object');
   if (i.prunedLevel !== undefined && !Number.isInteger(i.prunedLevel)) throw bad('prunedLevel must be an integer');
+  if (i.preprocessing !== undefined && !isPreprocessing(i.preprocessing)) {
+    throw bad('preprocessing must be { inputSpace, inputRange: [lo, hi], mean: [r, g, b], std: [r, g, b] } with std > 0');
+  }
+}
+
+function isPreprocessing(p: unknown): p is EncoderPreprocessing {
+  if (p === null || typeof p !== 'object') return false;
+  const q = p as Record<string, unknown>;
+  const numbers = (v: unknown, n: number) =>
+    Array.isArray(v) && v.length === n && v.every((x) => typeof x === 'number' && Number.isFinite(x));
+  return (
+    typeof q.inputSpace === 'string' &&
+    numbers(q.inputRange, 2) &&
+    numbers(q.mean, 3) &&
+    numbers(q.std, 3) &&
+    (q.std as number[]).every((x) => x > 0)
+  );
 }
 
 /** What {@link finishModel} needs besides the graph. */
@@ -123,6 +146,8 @@ export interface ModelDescription {
   /** The encoder's pyramid (its features are recorded as `encoderFeatures`). */
   pyramid: FeaturePyramid;
   options: object;
+  /** The encoder's input normalisation (models on an ImageNet encoder). */
+  preprocessing?: EncoderPreprocessing;
 }
 
 /**
@@ -143,6 +168,7 @@ export function finishModel(
     encoderFeatures: desc.pyramid.features.map((f) => f.sourceLayer.name),
     outputs: outputs.map((o, i) => ({ name: model.outputNames[i]!, role: o.role })),
     options: desc.options as Record<string, unknown>,
+    ...(desc.preprocessing === undefined ? {} : { preprocessing: desc.preprocessing }),
   });
   return model;
 }

@@ -63,6 +63,12 @@ const KNOWN_INITIALIZERS = [
 /** Rejects option keys the model does not know, naming the known ones. */
 export function checkOptionKeys(model: string, options: object, knownKeys: readonly string[]): void {
   for (const key of Object.keys(options)) {
+    if (key === 'encoder' && !knownKeys.includes(key)) {
+      throw new Error(
+        `${model}: this builder makes the plain model; for a model on an ImageNet encoder use ` +
+          `createModel('${model}', { encoder, ... }) or buildEncoderModel('${model}', { encoder, ... })`,
+      );
+    }
     if (!knownKeys.includes(key)) {
       throw new Error(
         `${model}: unknown option '${key}'. Known options: ${[...knownKeys].sort().join(', ')}`,

@@ -129,6 +129,9 @@ export interface UNet3PlusModelOptions extends UNet3PlusExtras {
   kernelInitializer: string;
   /** 0: every feature (the plain encoder); 1: leave out f0 (an ImageNet encoder, f0 = the input). */
   firstFeature: 0 | 1;
+  /** BatchNormalization epsilon and momentum of the decoder units (default tfjs's; encoder models: PyTorch's 1e-5, 0.9). */
+  batchNormEpsilon?: number;
+  batchNormMomentum?: number;
 }
 
 /**

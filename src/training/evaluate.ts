@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Batch } from '../data/dataset.js';
+import { inputPreprocessor } from '../encoders/preprocess.js';
 import { finalPrediction } from '../inference/finalPrediction.js';
 import { hardenMasks } from '../metrics/index.js';
 
@@ -72,15 +73,25 @@ export class ScoreAccumulator {
   }
 }
 
+/** Options of {@link evaluateSegmentation}. */
+export interface EvaluateOptions {
+  /**
+   * Normalise the images with the encoder's statistics when the model has an ImageNet encoder
+   * (`modelPreprocessing`; images in [0, 1]). Default true; false when the batches are already normalised.
+   */
+  preprocess?: boolean;
+}
+
 /**
  * Dataset-level hard Dice, IoU and pixel accuracy of `model` over `batches` (e.g.
  * `dataset.batches(8, { split: 'validation' })`). Disposes every batch it consumes.
  */
-export function evaluateSegmentation(model: tf.LayersModel, batches: Iterable<Batch>): SegmentationScores {
+export function evaluateSegmentation(model: tf.LayersModel, batches: Iterable<Batch>, options: EvaluateOptions = {}): SegmentationScores {
+  const preprocess = inputPreprocessor(model, options.preprocess, 'evaluateSegmentation');
   const acc = new ScoreAccumulator();
   for (const { xs, ys } of batches) {
     try {
-      const out = model.predict(xs) as tf.Tensor | tf.Tensor[];
+      const out = (preprocess === null ? model.predict(xs) : tf.tidy(() => model.predict(preprocess(xs)))) as tf.Tensor | tf.Tensor[];
       const pred = finalPrediction(out);
       try {
         acc.add(ys, pred);

@@ -5,6 +5,7 @@ import { deepSupervisionLosses } from '../losses/deepSupervision.js';
 import { losses, type LossFunction } from '../losses/index.js';
 import { isPositiveInt } from '../models/options.js';
 import { frozenBatchNormsRunInInference } from '../encoders/freeze.js';
+import { inputPreprocessor } from '../encoders/preprocess.js';
 import { cgmTargets } from '../heads/classification.js';
 import { modelInfo, type ModelInfo } from '../models/info.js';
 import { evaluateSegmentation, type SegmentationScores } from './evaluate.js';
@@ -68,6 +69,12 @@ export interface TrainOptions {
   onTrainBegin?: (info: { microBatch: number; memory: TrainingMemoryEstimate }) => void | Promise<void>;
   /** Called after every epoch with its logs; may be async. */
   onEpochEnd?: (epoch: number, logs: EpochLogs) => void | Promise<void>;
+  /**
+   * Normalise the training and validation images with the encoder's statistics when the model has
+   * an ImageNet encoder (`modelPreprocessing`; images in [0, 1]). Default true; false when your
+   * dataset is already normalised.
+   */
+  preprocess?: boolean;
   /**
    * 1 (default): a progress bar on a TTY, and when output is not a terminal (logs, CI) a progress
    * line every `progressEvery` batches; a line per epoch either way. 0: silent.
@@ -315,6 +322,7 @@ export async function train(model: tf.LayersModel, data: SegmentationDataset, op
   const progressEvery = positiveInt('progressEvery', options.progressEvery ?? 10);
   if (data.train.length === 0) throw new Error('train: the dataset has no training samples');
   const plan = planOutputs(model);
+  const preprocess = inputPreprocessor(model, options.preprocess, 'train');
   const validate = options.validation ?? data.validation.length > 0;
   if (validate && data.validation.length === 0) {
     throw new Error('train: validation was requested but the dataset has no validation samples (set validationSplit > 0)');
@@ -426,7 +434,13 @@ export async function train(model: tf.LayersModel, data: SegmentationDataset, op
     let seen = 0;
     const metricSums = new Array<number>(metricFns.length).fill(0);
     let batch = 0;
-    for (const { xs, ys } of data.batches(batchSize, { split: 'train', augment: options.augment })) {
+    for (const batchData of data.batches(batchSize, { split: 'train', augment: options.augment })) {
+      const { ys } = batchData;
+      let xs: tf.Tensor = batchData.xs;
+      if (preprocess !== null) {
+        xs = preprocess(batchData.xs);
+        batchData.xs.dispose();
+      }
       const n = xs.shape[0]!;
       const metricValues: tf.Scalar[] = [];
       let loss: number;
@@ -450,7 +464,9 @@ export async function train(model: tf.LayersModel, data: SegmentationDataset, op
     const metrics = metricFns.length > 0 ? Object.fromEntries(metricFns.map(([name], m) => [name, metricSums[m]! / seen])) : undefined;
     let validation: SegmentationScores | undefined;
     try {
-      validation = validate ? evaluateSegmentation(model, data.batches(batchSize, { split: 'validation', shuffle: false })) : undefined;
+      validation = validate
+        ? evaluateSegmentation(model, data.batches(batchSize, { split: 'validation', shuffle: false }), { preprocess: options.preprocess })
+        : undefined;
     } catch (e) {
       throw await explainWasmFailure(e, `train: validating ${model.name}`, fix);
     }
