@@ -140,6 +140,11 @@ export { optimizeForInference, type OptimizeForInferenceOptions } from './infere
 
 // Training, evaluation and pictures of results (browser-safe)
 export { train, type TrainOptions, type TrainResult, type EpochLogs } from './training/train.js';
+export {
+  estimateTrainingMemory, largestBatchThatFits, defaultMemoryLimit, WASM_HEAP_LIMIT, LAYER_MEMORY_FACTORS,
+  DEFAULT_LAYER_MEMORY_FACTOR, LOSS_MEMORY_FACTOR, KERNEL_WORKSPACE_BYTES,
+  type TrainingMemoryOptions, type TrainingMemoryEstimate,
+} from './training/memory.js';
 export { evaluateSegmentation, ScoreAccumulator, type SegmentationScores, type EvaluateOptions } from './training/evaluate.js';
 export { trainingCurveSvg } from './training/curve.js';
 export { classMap, classMapAsync, overlayMask, PALETTE, type ClassMap, type OverlayImage } from './inference/overlay.js';
@@ -149,6 +154,8 @@ export { initBackend, backendInfo, BACKEND_CHOICES } from './backend/initBackend
 export type { BackendChoice, BackendInfo, InitBackendOptions } from './backend/initBackend.js';
 export type { WebGPUAdapterInfo } from './backend/webgpu.js';
 export { registerWasmKernels, WASM_KERNELS } from './backend/registerWasmKernels.js';
+export { guardWasmAllocations, WasmOutOfMemoryError } from './backend/wasmGuard.js';
+export { recoverWasmBackend, isWasmAbort, explainWasmFailure } from './backend/recover.js';
 // Importing the library replaces tfjs's wrong cpu resize gradient kernels (docs/backend.md).
 import './backend/kernels/resizeGrad.js';
 

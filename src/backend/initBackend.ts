@@ -10,6 +10,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { registerWasmKernels } from './registerWasmKernels.js';
+import { guardWasmAllocations } from './wasmGuard.js';
 import { prepareWebGPU, webgpuAdapter, type WebGPUAdapterInfo } from './webgpu.js';
 
 export type BackendChoice = 'auto' | 'tensorflow' | 'webgpu' | 'webgl' | 'wasm' | 'cpu';
@@ -154,7 +155,10 @@ export async function initBackend(
   lastRequest = { requested: preferred, skipped };
   for (const name of candidates) {
     const loaded = await load(name, options, name !== preferred);
-    if (loaded === true && (await activate(name))) return name;
+    if (loaded === true && (await activate(name))) {
+      guardWasmAllocations(); // wasm: a full heap throws instead of corrupting memory
+      return name;
+    }
     const reason = typeof loaded === 'string' ? loaded : loaded ? `tf.setBackend('${name}') failed (see the console)` : HOW_TO[name];
     skipped.push({ backend: name, reason });
   }
