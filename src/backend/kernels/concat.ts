@@ -3,7 +3,7 @@
  * before `axis`, each input contributes one contiguous block, copied with `set` (memcpy speed).
  */
 import * as tf from '@tensorflow/tfjs';
-import { WASM, type TypedData as Typed, type WasmBackend, copyBlocks, original } from './wasmUtil.js';
+import { type TypedData as Typed, type WasmBackend, copyBlocks, original, wasmKernel } from './wasmUtil.js';
 
 export function concat(args: {
   inputs: tf.TensorInfo[];
@@ -33,8 +33,4 @@ export function concat(args: {
   return out;
 }
 
-export const concatConfig: tf.KernelConfig = {
-  kernelName: tf.Concat,
-  backendName: WASM,
-  kernelFunc: concat as unknown as tf.KernelFunc,
-};
+export const concatConfig = wasmKernel(tf.Concat, concat);

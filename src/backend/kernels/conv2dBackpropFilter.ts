@@ -17,7 +17,6 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import {
-  WASM,
   type WasmBackend,
   aliasF32,
   canAlias,
@@ -28,6 +27,7 @@ import {
   requireFloat32,
   scratchF32,
   viewAs,
+  wasmKernel,
 } from './wasmUtil.js';
 
 /** Upper bound on the patch matrix of one chunk, in floats (default 2^24 floats = 64 MiB). */
@@ -303,8 +303,4 @@ export function conv2dBackpropFilter(args: {
   return out;
 }
 
-export const conv2dBackpropFilterConfig: tf.KernelConfig = {
-  kernelName: tf.Conv2DBackpropFilter,
-  backendName: WASM,
-  kernelFunc: conv2dBackpropFilter as unknown as tf.KernelFunc,
-};
+export const conv2dBackpropFilterConfig = wasmKernel(tf.Conv2DBackpropFilter, conv2dBackpropFilter);

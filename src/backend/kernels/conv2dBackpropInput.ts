@@ -12,7 +12,6 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import {
-  WASM,
   type WasmBackend,
   heapF32,
   matMulNN,
@@ -20,6 +19,7 @@ import {
   requireChannelsLast,
   requireFloat32,
   viewAs,
+  wasmKernel,
 } from './wasmUtil.js';
 
 type Attrs = {
@@ -169,8 +169,4 @@ export function conv2dBackpropInput(args: {
   return result;
 }
 
-export const conv2dBackpropInputConfig: tf.KernelConfig = {
-  kernelName: tf.Conv2DBackpropInput,
-  backendName: WASM,
-  kernelFunc: conv2dBackpropInput as unknown as tf.KernelFunc,
-};
+export const conv2dBackpropInputConfig = wasmKernel(tf.Conv2DBackpropInput, conv2dBackpropInput);

@@ -4,7 +4,7 @@
  * Identity hundreds of times per step (gradients of additions, optimizer bookkeeping).
  */
 import * as tf from '@tensorflow/tfjs';
-import { WASM, type WasmBackend, original } from './wasmUtil.js';
+import { type WasmBackend, original, wasmKernel } from './wasmUtil.js';
 
 export function identity(args: { inputs: { x: tf.TensorInfo }; backend: WasmBackend }): tf.TensorInfo {
   const { x } = args.inputs;
@@ -13,8 +13,4 @@ export function identity(args: { inputs: { x: tf.TensorInfo }; backend: WasmBack
   return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
 }
 
-export const identityConfig: tf.KernelConfig = {
-  kernelName: tf.Identity,
-  backendName: WASM,
-  kernelFunc: identity as unknown as tf.KernelFunc,
-};
+export const identityConfig = wasmKernel(tf.Identity, identity);

@@ -6,7 +6,7 @@
  * work too).
  */
 import * as tf from '@tensorflow/tfjs';
-import { WASM, type WasmBackend, heapF32, original } from './wasmUtil.js';
+import { type WasmBackend, heapF32, original, wasmKernel } from './wasmUtil.js';
 
 export function maxPoolGrad(args: {
   inputs: { dy: tf.TensorInfo; input: tf.TensorInfo; output: tf.TensorInfo };
@@ -74,8 +74,4 @@ export function maxPoolGrad(args: {
   return out;
 }
 
-export const maxPoolGradConfig: tf.KernelConfig = {
-  kernelName: tf.MaxPoolGrad,
-  backendName: WASM,
-  kernelFunc: maxPoolGrad as unknown as tf.KernelFunc,
-};
+export const maxPoolGradConfig = wasmKernel(tf.MaxPoolGrad, maxPoolGrad);

@@ -5,7 +5,7 @@
  * image rows.
  */
 import * as tf from '@tensorflow/tfjs';
-import { WASM, type TypedData, type WasmBackend, original } from './wasmUtil.js';
+import { type TypedData, type WasmBackend, original, wasmKernel } from './wasmUtil.js';
 
 export function sliceInto(x: TypedData, shape: number[], begin: number[], size: number[], out: TypedData): void {
   const rank = shape.length;
@@ -55,8 +55,4 @@ export function slice(args: {
   return out;
 }
 
-export const sliceConfig: tf.KernelConfig = {
-  kernelName: tf.Slice,
-  backendName: WASM,
-  kernelFunc: slice as unknown as tf.KernelFunc,
-};
+export const sliceConfig = wasmKernel(tf.Slice, slice);

@@ -5,7 +5,7 @@
  * size[i] × (product of the dimensions after `axis`) elements.
  */
 import * as tf from '@tensorflow/tfjs';
-import { WASM, type TypedData as Typed, type WasmBackend, copyBlocks } from './wasmUtil.js';
+import { type TypedData as Typed, type WasmBackend, copyBlocks, wasmKernel } from './wasmUtil.js';
 
 export function splitV(args: {
   inputs: { x: tf.TensorInfo };
@@ -38,8 +38,4 @@ export function splitV(args: {
   return outs;
 }
 
-export const splitVConfig: tf.KernelConfig = {
-  kernelName: tf.SplitV,
-  backendName: WASM,
-  kernelFunc: splitV as unknown as tf.KernelFunc,
-};
+export const splitVConfig = wasmKernel(tf.SplitV, splitV);

@@ -26,6 +26,14 @@ type KernelFunc = (args: {
 }) => tf.TensorInfo;
 
 /**
+ * The registry entry of one of our wasm kernels. Kernel bodies are written against typed
+ * arguments; this is the one place where that signature is erased to tfjs's `KernelFunc`.
+ */
+export function wasmKernel<A>(kernelName: string, kernelFunc: (args: A) => tf.TensorInfo | tf.TensorInfo[]): tf.KernelConfig {
+  return { kernelName, backendName: WASM, kernelFunc: kernelFunc as unknown as tf.KernelFunc };
+}
+
+/**
  * The wasm backend's own kernel functions that we build on, captured before we replace anything
  * (so e.g. our Conv2DBackpropInput can still fall back to the stock one).
  */
