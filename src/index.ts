@@ -79,3 +79,4 @@ export { classMap, overlayMask, PALETTE, type OverlayImage } from './inference/o
 export { initBackend, BACKEND_CHOICES } from './backend/initBackend.js';
 export type { BackendChoice, InitBackendOptions } from './backend/initBackend.js';
 export { registerWasmKernels, WASM_KERNELS } from './backend/registerWasmKernels.js';
+export { wasmBackendInfo, MAX_WASM_THREADS, WASM_MEMORY_LIMIT_BYTES, type WasmBackendInfo } from './backend/wasmInfo.js';
