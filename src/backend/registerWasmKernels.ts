@@ -7,13 +7,15 @@ import * as tf from '@tensorflow/tfjs';
 import { conv2dBackpropFilterConfig } from './kernels/conv2dBackpropFilter.js';
 import { conv2dBackpropInputConfig } from './kernels/conv2dBackpropInput.js';
 import { concatConfig } from './kernels/concat.js';
-import { identityConfig } from './kernels/identity.js';
+import { castConfig, identityConfig } from './kernels/identity.js';
+import { fusedBatchNormConfig } from './kernels/batchNorm.js';
 import { maxPoolGradConfig } from './kernels/maxPoolGrad.js';
 import { sliceConfig } from './kernels/slice.js';
 import { meanConfig, sumConfig } from './kernels/reduceLeading.js';
 import { splitVConfig } from './kernels/splitV.js';
 import { tileConfig } from './kernels/tile.js';
 import { WASM, captureOriginal } from './kernels/wasmUtil.js';
+import { registerWasmGradients } from './gradients.js';
 
 /** Kernels we add or replace on wasm. */
 export const WASM_KERNELS: readonly tf.KernelConfig[] = [
@@ -27,10 +29,12 @@ export const WASM_KERNELS: readonly tf.KernelConfig[] = [
   meanConfig,
   sliceConfig,
   maxPoolGradConfig,
+  castConfig,
+  fusedBatchNormConfig,
 ];
 
 /** Stock wasm kernels our kernels call into; captured before anything is replaced. */
-const BUILDING_BLOCKS = ['BatchMatMul', 'Conv2D', 'AvgPool'];
+const BUILDING_BLOCKS = ['BatchMatMul', 'Conv2D', 'AvgPool', 'FusedDepthwiseConv2D'];
 
 let registered = false;
 
@@ -51,6 +55,7 @@ export function registerWasmKernels(): string[] {
     // our kernel falls back to the stock one for cases it does not handle.
     tf.registerKernel({ ...config, setupFunc: stock?.setupFunc });
   }
+  registerWasmGradients();
   registered = true;
   return WASM_KERNELS.map((k) => k.kernelName);
 }

@@ -46,6 +46,14 @@ export function captureOriginal(name: string): void {
   originals.set(name, config.kernelFunc as unknown as KernelFunc);
 }
 
+/**
+ * Profiling hook (bench/profile.ts): replaces each captured stock kernel by `wrap(name, kernel)`,
+ * so that time spent inside the stock kernels our kernels call can be told apart.
+ */
+export function wrapOriginals(wrap: (name: string, fn: KernelFunc) => KernelFunc): void {
+  for (const [name, fn] of originals) originals.set(name, wrap(name, fn));
+}
+
 export function original(name: string): KernelFunc {
   captureOriginal(name);
   const fn = originals.get(name);
@@ -115,11 +123,21 @@ export function copyBlocks(
   dst: TypedData, dstRow: number, dstOffset: number,
   rows: number, len: number,
 ): void {
+  if (len < SHORT_BLOCK) {
+    // A subarray + set per block costs more than copying a few elements (NHWC channel blocks).
+    for (let r = 0, f = srcOffset, t = dstOffset; r < rows; r++, f += srcRow, t += dstRow) {
+      for (let j = 0; j < len; j++) dst[t + j] = src[f + j]!;
+    }
+    return;
+  }
   for (let r = 0; r < rows; r++) {
     const from = r * srcRow + srcOffset;
     dst.set(src.subarray(from, from + len), r * dstRow + dstOffset);
   }
 }
+
+/** Blocks shorter than this are copied element by element (measured: 16 floats 1.7× faster). */
+const SHORT_BLOCK = 48;
 
 /**
  * Whether this wasm backend exposes what `aliasF32` needs (its tensor table and the module's
