@@ -9,7 +9,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { registerWasmKernels } from './registerWasmKernels.js';
-import { MAX_WASM_THREADS } from './wasmInfo.js';
+import { MAX_WASM_THREADS, guardWasmAllocations } from './wasmInfo.js';
 
 export type BackendChoice = 'auto' | 'tensorflow' | 'webgpu' | 'webgl' | 'wasm' | 'cpu';
 
@@ -164,7 +164,10 @@ export async function initBackend(
     candidates = [preferred];
   }
   for (const name of candidates) {
-    if ((await load(name, options)) && (await activate(name))) return name;
+    if ((await load(name, options)) && (await activate(name))) {
+      if (name === 'wasm') guardWasmAllocations();
+      return name;
+    }
   }
   if (preferred !== 'auto') {
     throw new Error(

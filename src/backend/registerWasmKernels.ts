@@ -7,7 +7,7 @@ import * as tf from '@tensorflow/tfjs';
 import { conv2dBackpropFilterConfig } from './kernels/conv2dBackpropFilter.js';
 import { conv2dBackpropInputConfig } from './kernels/conv2dBackpropInput.js';
 import { concatConfig } from './kernels/concat.js';
-import { castConfig, identityConfig } from './kernels/identity.js';
+import { castConfig, identityConfig, reshapeConfig } from './kernels/identity.js';
 import { fusedBatchNormConfig } from './kernels/batchNorm.js';
 import { maxPoolGradConfig } from './kernels/maxPoolGrad.js';
 import { sliceConfig } from './kernels/slice.js';
@@ -31,6 +31,7 @@ export const WASM_KERNELS: readonly tf.KernelConfig[] = [
   maxPoolGradConfig,
   castConfig,
   fusedBatchNormConfig,
+  reshapeConfig,
 ];
 
 /** Stock wasm kernels our kernels call into; captured before anything is replaced. */

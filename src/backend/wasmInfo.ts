@@ -60,3 +60,46 @@ export function wasmBackendInfo(): WasmBackendInfo | null {
     ...(note?.fallbackReason !== undefined ? { fallbackReason: note.fallbackReason } : {}),
   };
 }
+
+const GUARDED = Symbol('smtf.mallocGuard');
+
+const MiB = (bytes: number): string => (bytes / 2 ** 20).toFixed(1);
+
+/**
+ * `malloc` of the wasm heap that fails with a clear `Error` instead of corrupting memory. tfjs
+ * does not check what `_malloc` returns: at the 4 GiB limit it gets 0 and writes the tensor over
+ * the start of the heap; and a single request that would take the heap past 4 GiB overflows the
+ * 32-bit break pointer and returns a block beyond the memory. Either corrupts the module (later
+ * "memory access out of bounds", or a pool thread that traps while the main thread waits for it
+ * forever). `memoryBytes` is the current size of the wasm memory.
+ */
+export function guardMalloc(malloc: (bytes: number) => number, memoryBytes: () => number): (bytes: number) => number {
+  const fail = (bytes: number): never => {
+    throw new Error(
+      `The wasm backend is out of memory: it cannot allocate ${MiB(bytes)} MiB more (${MiB(memoryBytes())} MiB ` +
+        `of wasm memory in use, at most ${MiB(WASM_MEMORY_LIMIT_BYTES)} MiB). Use a smaller batch or image size, or a ` +
+        `backend without this limit ('tensorflow' with @tensorflow/tfjs-node, or 'webgpu').`,
+    );
+  };
+  return (bytes: number) => {
+    if (bytes + memoryBytes() >= WASM_MEMORY_LIMIT_BYTES) fail(bytes); // growing could overflow the break
+    const at = malloc(bytes) >>> 0;
+    if (at === 0 && bytes > 0) fail(bytes);
+    return at;
+  };
+}
+
+/** Installs `guardMalloc` on the running wasm backend (called by `initBackend`; idempotent). */
+export function guardWasmAllocations(): void {
+  const backend = (tf.engine().registry as Record<string, { wasm?: unknown } | undefined>).wasm;
+  const module = backend?.wasm as (ModuleLike & { _malloc?: (n: number) => number; [GUARDED]?: true }) | null | undefined;
+  if (module === undefined || module === null || module[GUARDED] || typeof module._malloc !== 'function') return;
+  module._malloc = guardMalloc(module._malloc.bind(module), () => wasmBackendInfo()?.memoryBytes ?? 0);
+  module[GUARDED] = true;
+}
+
+/** Whether the running wasm backend's allocations are guarded (tests). */
+export function wasmAllocationsGuarded(): boolean {
+  const module = (tf.engine().registry as Record<string, { wasm?: { [GUARDED]?: true } | null } | undefined>).wasm?.wasm;
+  return module?.[GUARDED] === true;
+}

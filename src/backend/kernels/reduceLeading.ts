@@ -11,6 +11,7 @@
  * Other reductions go to the stock kernel.
  */
 import * as tf from '@tensorflow/tfjs';
+import { recordInputShape } from '../gradients.js';
 import { type WasmBackend, heapF32, original, viewAs, wasmKernel } from './wasmUtil.js';
 
 export interface ReduceArgs {
@@ -22,6 +23,7 @@ export interface ReduceArgs {
 export function reduceLeading(kernel: 'Sum' | 'Mean', args: ReduceArgs): tf.TensorInfo {
   const { inputs, backend, attrs } = args;
   const { x } = inputs;
+  recordInputShape(attrs, x.shape); // lets the gradient do without a saved x
   const rank = x.shape.length;
   const axes = tf.util.parseAxisParam(attrs.axis, x.shape).slice().sort((a, b) => a - b);
   const leading = axes.length > 0 && axes.every((a, i) => a === i);
