@@ -41,7 +41,9 @@ async function run(name: string, steps: number, threads: number | undefined): Pr
   const result: Result = { config: name, threads: wasmBackendInfo()!.threads, ok: false, stepMs: [], wasmMiB: { afterBuild: 0, afterSteps: [] } };
   try {
     const net = createModel(c.model, c.options);
-    net.compile({ optimizer: tf.train.adam(1e-3), loss: net.outputs.map(() => 'binaryCrossentropy') });
+    // Per-output losses must return scalars (outputs of different ranks: the CGM's [B, 2]).
+    const bce = (t: tf.Tensor, p: tf.Tensor) => tf.metrics.binaryCrossentropy(t, p).mean();
+    net.compile({ optimizer: tf.train.adam(1e-3), loss: net.outputs.map(() => bce) });
     const [h, w, ch] = c.options.inputShape as number[];
     const x = tf.randomUniform([c.batch, h!, w!, ch!]);
     const ys = net.outputs.map((t) =>

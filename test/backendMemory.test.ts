@@ -84,6 +84,24 @@ describe('gradients with lean saving and progressive release', () => {
     tf.dispose([x, w1, w2, dy]);
   });
 
+  it('gradients kept by the caller survive later additions and later backward passes', async () => {
+    await tf.setBackend('wasm');
+    const before = tf.engine().backend.numDataIds();
+    const x = seeded([2, 6, 5, 3], 92);
+    const [w1, w2] = tf.tidy(() => [tf.variable(seeded([3, 3, 3, 4], 93)), tf.variable(seeded([3, 3, 4, 4], 94))]);
+    const loss = () => tf.sum(blocks(x, w1!, w2!)) as tf.Scalar;
+    const { value, grads } = tf.variableGrads(loss);
+    const kept = Object.values(grads).map((g) => Array.from(g.dataSync()));
+    const sums = Object.values(grads).map((g) => tf.tidy(() => tf.add(tf.ones(g.shape), g))); // g as Add's 2nd operand
+    const again = tf.variableGrads(loss);
+    Object.values(grads).forEach((g, i) => {
+      expect(g.isDisposed).toBe(false);
+      expect(Array.from(g.dataSync())).toEqual(kept[i]);
+    });
+    tf.dispose([x, w1!, w2!, value, ...sums, ...Object.values(grads), ...Object.values(again.grads), again.value]);
+    expect(tf.engine().backend.numDataIds()).toBe(before);
+  });
+
   it('second-order gradients (nothing released while an outer tape records) equal cpu', async () => {
     await compare(() => {
       const x = seeded([5], 88);

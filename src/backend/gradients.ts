@@ -18,8 +18,10 @@
  *   conv → batch norm → ReLU block then keeps 3 full-size tensors instead of 5 (the variance's
  *   squared deviations and the batch-norm output, held by Mean and by tf.batchNorm's Reshape, go).
  * - Progressive release: when the gradient of a tape node has run, the tensors saved for it and
- *   the gradients of its outputs are freed, instead of at the end of the backward pass. Only for
- *   first-order gradients, only tensors tfjs made for the backward pass (not a dy passed in).
+ *   the gradients of its outputs are freed, instead of at the end of the backward pass; so is a
+ *   gradient that tfjs has just added to another one of the same tensor (reported by our Add
+ *   kernel). Only for first-order gradients, only tensors tfjs made for the backward pass (not a
+ *   dy passed in).
  *   This relies on tfjs 4.22 internals (the engine's `state.gradientDepth` and `state.activeTape`,
  *   gradient functions called node by node in reverse tape order); test/backendMemory.test.ts
  *   pins them.
@@ -136,6 +138,7 @@ let newestForwardId = Infinity;
 function newestIdOf(tape: TapeNode[] | null): number {
   if (tape !== tapeSeen) {
     tapeSeen = tape;
+    handedOut.clear();
     newestForwardId = tape === null ? Infinity : -1;
     for (const node of tape ?? []) {
       for (const t of node.outputs) newestForwardId = Math.max(newestForwardId, t.id);
@@ -147,6 +150,27 @@ function newestIdOf(tape: TapeNode[] | null): number {
 
 /** Tensors of the last tape node whose gradient ran: freed when the next one starts. */
 let pending: tf.Tensor[] = [];
+
+/**
+ * Input gradients our wrapped gradient functions handed out in this backward pass, by data id.
+ * tfjs adds a second gradient of the same tensor to the first (`add(current, dx)`) and keeps dx
+ * until the pass ends; our Add kernel reports such a dx (`noteGradientSummand`) so it is freed too.
+ */
+const handedOut = new Map<object, tf.Tensor>();
+
+/** Called by our wasm Add kernel with its second operand. */
+export function noteGradientSummand(b: tf.TensorInfo): void {
+  if (handedOut.size === 0) return;
+  // Only while the backward pass that handed them out runs (its forward tape is still active).
+  if ((tf.engine().state as unknown as EngineState).activeTape !== tapeSeen) {
+    handedOut.clear();
+    return;
+  }
+  const t = handedOut.get(b.dataId);
+  if (t === undefined) return;
+  handedOut.delete(b.dataId);
+  pending.push(t);
+}
 
 function releasePending(): void {
   for (const t of pending) t.dispose();
@@ -176,8 +200,10 @@ function releasing(gradFunc: GradFunc): GradFunc {
     const out: Record<string, () => tf.Tensor> = {};
     for (const [name, f] of Object.entries(grads)) {
       out[name] = () => {
-        const g = f();
-        return dys.includes(g) ? tf.clone(g) : g;
+        const f0 = f();
+        const g = dys.includes(f0) ? tf.clone(f0) : f0;
+        handedOut.set(g.dataId, g);
+        return g;
       };
     }
     return out;

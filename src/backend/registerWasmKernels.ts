@@ -7,7 +7,8 @@ import * as tf from '@tensorflow/tfjs';
 import { conv2dBackpropFilterConfig } from './kernels/conv2dBackpropFilter.js';
 import { conv2dBackpropInputConfig } from './kernels/conv2dBackpropInput.js';
 import { concatConfig } from './kernels/concat.js';
-import { castConfig, identityConfig, reshapeConfig } from './kernels/identity.js';
+import { castConfig, identityConfig } from './kernels/identity.js';
+import { addConfig, reshapeConfig } from './kernels/recording.js';
 import { fusedBatchNormConfig } from './kernels/batchNorm.js';
 import { maxPoolGradConfig } from './kernels/maxPoolGrad.js';
 import { sliceConfig } from './kernels/slice.js';
@@ -32,6 +33,7 @@ export const WASM_KERNELS: readonly tf.KernelConfig[] = [
   castConfig,
   fusedBatchNormConfig,
   reshapeConfig,
+  addConfig,
 ];
 
 /** Stock wasm kernels our kernels call into; captured before anything is replaced. */

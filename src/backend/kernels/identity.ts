@@ -1,11 +1,10 @@
 /**
- * `Identity`, same-dtype `Cast` (and `Reshape`) for the wasm backend without a copy: the output shares the
+ * `Identity` and same-dtype `Cast` for the wasm backend without a copy: the output shares the
  * input's data (reference counted, as the cpu backend does). The stock kernels copy the whole
  * tensor, and training calls them hundreds of times per step (gradients of additions, optimizer
  * bookkeeping, the `cast(step(x))` of every ReLU gradient).
  */
 import * as tf from '@tensorflow/tfjs';
-import { recordInputShape } from '../gradients.js';
 import { type WasmBackend, original, wasmKernel } from './wasmUtil.js';
 
 function share(x: tf.TensorInfo, backend: WasmBackend): tf.TensorInfo {
@@ -28,10 +27,3 @@ export function cast(args: { inputs: { x: tf.TensorInfo }; backend: WasmBackend;
 export const identityConfig = wasmKernel(tf.Identity, identity);
 export const castConfig = wasmKernel(tf.Cast, cast);
 
-/** The stock `Reshape` (shares data), recording the input's shape for the lean gradient (gradients.ts). */
-export function reshape(args: { inputs: { x: tf.TensorInfo }; backend: WasmBackend; attrs: { shape: number[] } }): tf.TensorInfo {
-  recordInputShape(args.attrs, args.inputs.x.shape);
-  return original(tf.Reshape)(args);
-}
-
-export const reshapeConfig = wasmKernel(tf.Reshape, reshape);
