@@ -3,6 +3,7 @@ import { buildUNet } from './models/unet.js';
 import { buildUNetPadded } from './models/unetPadded.js';
 import { buildUNet3Plus } from './models/unet3plus.js';
 import { buildUNetPlusPlus } from './models/unetPlusPlus.js';
+import { buildEncoderModel, hasEncoderOption, type EncoderArchitecture, type EncoderModelOptions } from './models/encoderModels.js';
 
 /** A buildable architecture: its canonical name, aliases and builder. */
 export interface ModelSpec {
@@ -58,9 +59,20 @@ export function resolveModelName(name: string): string {
   return getModelSpec(name).name;
 }
 
+/** The plain builder, or {@link buildEncoderModel} when the options name an `encoder` (`encoder: undefined` = none). */
+function plainOrEncoder(architecture: EncoderArchitecture, plain: (o: object) => tf.LayersModel): (o: object) => tf.LayersModel {
+  return (o) => {
+    if (hasEncoderOption(o)) return buildEncoderModel(architecture, o as EncoderModelOptions);
+    const { encoder: _none, ...rest } = o as { encoder?: undefined };
+    return plain(rest);
+  };
+}
+
 /**
  * Builds a model by name: `createModel('unet', { inputShape: [572, 572, 1], numClasses: 2 })`.
  * Names are case-insensitive and common aliases work (`unetpp`, `nested-unet`, `unet3plus`, ...).
+ * With `encoder` (`createModel('unet', { encoder: 'resnet34' })`) the decoder sits on an ImageNet
+ * encoder (see `buildEncoderModel`).
  */
 export function createModel(name: string, options: object = {}): tf.LayersModel {
   if (options === null || typeof options !== 'object' || Array.isArray(options)) {
@@ -73,23 +85,23 @@ registerModel({
   name: 'unet',
   aliases: ['classic-unet', 'unet-valid', 'unet2015'],
   description: 'Classic UNet (Ronneberger 2015): valid convs, centre-cropped skips; output smaller than input',
-  build: (o) => buildUNet(o),
+  build: plainOrEncoder('unet', (o) => buildUNet(o)),
 });
 registerModel({
   name: 'unet-padded',
   aliases: ['padded-unet', 'unet-same'],
   description: "UNet with 'same' convs: output size = input size",
-  build: (o) => buildUNetPadded(o),
+  build: plainOrEncoder('unet-padded', (o) => buildUNetPadded(o)),
 });
 registerModel({
   name: 'unet++',
   aliases: ['unetpp', 'unet_plus_plus', 'nested-unet', 'unet2plus', 'unet-nested'],
   description: 'UNet++ (Zhou 2018): nested dense skip pathways, optional deep supervision, prunable',
-  build: (o) => buildUNetPlusPlus(o),
+  build: plainOrEncoder('unet++', (o) => buildUNetPlusPlus(o)),
 });
 registerModel({
   name: 'unet3+',
   aliases: ['unet3plus', 'unet-3plus', 'unet_3plus', 'unet+++', 'unet3p', 'unet-3p'],
   description: 'UNet 3+ (Huang 2020): full-scale skips, optional full-scale deep supervision and classification-guided module',
-  build: (o) => buildUNet3Plus(o),
+  build: plainOrEncoder('unet3+', (o) => buildUNet3Plus(o)),
 });

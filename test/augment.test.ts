@@ -132,7 +132,9 @@ describe('augmentSample', () => {
     const out = augmentSample(s, { crop: [3, 5] }, createRng(2));
     expect([out.height, out.width]).toEqual([3, 5]);
     expect(Array.from(out.image)).toEqual(Array.from(out.mask));
-    expect(() => augmentSample(s, { crop: [0, 2] }, createRng(2))).toThrow('augment: crop must be a positive integer');
+    expect(() => augmentSample(s, { crop: [0, 2] }, createRng(2))).toThrow(
+      'augment: crop must be an integer >= 1 or [height, width] of integers >= 1, got [0,2].',
+    );
   });
 
   it('brightness shifts and contrast scales around the mean; the mask is untouched', () => {

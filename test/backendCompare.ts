@@ -23,6 +23,28 @@ export function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
   return diff / scale;
 }
 
+/**
+ * Weights trained on wasm equal those trained on cpu from the same `init`: per weight tensor, max
+ * |a-b| ≤ 1e-3 · max |b| + 1e-6 (the absolute part: weights with an analytically zero gradient,
+ * such as conv biases in front of batch norm, only accumulate rounding noise of ~1e-9 on both
+ * sides), and training really changed more than 100 values.
+ */
+export function expectTrainedAlike(wasm: Float32Array[], cpu: Float32Array[], init: Float32Array[]): void {
+  expect(wasm.length).toBe(cpu.length);
+  let moved = 0;
+  for (let i = 0; i < cpu.length; i++) {
+    let diff = 0;
+    let scale = 1e-6;
+    for (let j = 0; j < cpu[i]!.length; j++) {
+      diff = Math.max(diff, Math.abs(wasm[i]![j]! - cpu[i]![j]!));
+      scale = Math.max(scale, Math.abs(cpu[i]![j]!));
+      if (Math.abs(cpu[i]![j]! - init[i]![j]!) > 1e-6) moved++;
+    }
+    expect(diff).toBeLessThanOrEqual(1e-3 * scale + 1e-6);
+  }
+  expect(moved).toBeGreaterThan(100);
+}
+
 export function seeded(shape: number[], seed: number): tf.Tensor {
   return tf.randomUniform(shape, -1, 1, 'float32', seed);
 }
@@ -60,4 +82,18 @@ export async function withChunkLimits(
     if (oldPixels !== null) setShiftedGroupPixels(oldPixels);
     if (oldPatch !== null) setPatchChunkLimit(oldPatch);
   }
+}
+
+/**
+ * Deterministic initial weights (the models' initializers are unseeded): He-normal kernels from a
+ * seeded generator, the remaining weights (biases, BN gamma/beta/moving statistics) as the model
+ * initialised them (constants).
+ */
+export function seededInit(model: tf.LayersModel, seed: number): Float32Array[] {
+  return model.weights.map((w, i) => {
+    const shape = w.shape as number[];
+    if (shape.length < 2) return w.read().dataSync() as Float32Array;
+    const fanIn = shape.slice(0, -1).reduce((a, b) => a * b, 1);
+    return tf.tidy(() => tf.randomNormal(shape, 0, Math.sqrt(2 / fanIn), 'float32', seed * 1000 + i).dataSync() as Float32Array);
+  });
 }

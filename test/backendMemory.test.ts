@@ -3,7 +3,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../src/index.js';
-import { guardMalloc, wasmAllocationsGuarded } from '../src/backend/wasmInfo.js';
+import { guardMalloc, wasmAllocationsGuarded } from '../src/backend/wasmGuard.js';
 import { compare, seeded } from './backendCompare.js';
 
 beforeAll(async () => {

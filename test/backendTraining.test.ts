@@ -1,6 +1,7 @@
 import { describe, it, expect, beforeAll } from 'vitest';
 import * as tf from '@tensorflow/tfjs';
 import { createModel, initBackend } from '../src/index.js';
+import { expectTrainedAlike, seededInit } from './backendCompare.js';
 
 /** A tiny UNet with every layer kind the models use: conv+BN+ReLU, max-pool, transposed conv, concat. */
 function tinyUNet(): tf.LayersModel {
@@ -49,20 +50,6 @@ async function trainOn(build: () => tf.LayersModel, backend: string, init: Float
 // Override with SMTF_TRAIN_SEED to try other initialisations (seeds 1-7 pass with a >80× margin).
 const SEED = Number(process.env.SMTF_TRAIN_SEED ?? 7);
 
-/**
- * Deterministic initial weights (the models' initializers are unseeded): He-normal kernels from a
- * seeded generator, the remaining weights (biases, BN gamma/beta/moving statistics) as the model
- * initialised them (constants).
- */
-function seededInit(model: tf.LayersModel, seed: number): Float32Array[] {
-  return model.weights.map((w, i) => {
-    const shape = w.shape as number[];
-    if (shape.length < 2) return w.read().dataSync() as Float32Array;
-    const fanIn = shape.slice(0, -1).reduce((a, b) => a * b, 1);
-    return tf.tidy(() => tf.randomNormal(shape, 0, Math.sqrt(2 / fanIn), 'float32', seed * 1000 + i).dataSync() as Float32Array);
-  });
-}
-
 describe('training on wasm equals training on cpu', () => {
   beforeAll(async () => {
     expect(await initBackend('wasm')).toBe('wasm');
@@ -81,21 +68,7 @@ describe('training on wasm equals training on cpu', () => {
       seedModel.dispose();
       const cpu = await trainOn(build, 'cpu', init, 3);
       const wasm = await trainOn(build, 'wasm', init, 3);
-      expect(wasm.length).toBe(cpu.length);
-      let moved = 0;
-      for (let i = 0; i < cpu.length; i++) {
-        let diff = 0;
-        let scale = 1e-6;
-        for (let j = 0; j < cpu[i]!.length; j++) {
-          diff = Math.max(diff, Math.abs(wasm[i]![j]! - cpu[i]![j]!));
-          scale = Math.max(scale, Math.abs(cpu[i]![j]!));
-          if (Math.abs(cpu[i]![j]! - init[i]![j]!) > 1e-6) moved++;
-        }
-        // Relative 1e-3 plus an absolute 1e-6: the conv biases in front of batch norm have an
-        // analytically zero gradient, so they only accumulate rounding noise of ~1e-9 on both sides.
-        expect(diff).toBeLessThanOrEqual(1e-3 * scale + 1e-6);
-      }
-      expect(moved).toBeGreaterThan(100); // training really changed the weights
+      expectTrainedAlike(wasm, cpu, init);
     });
   }
 });

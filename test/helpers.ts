@@ -1,4 +1,9 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
+import { expect } from 'vitest';
+import { registerFileHandler } from '../src/io/fileHandler.js';
 
 /** Saves a model to memory and loads it back (the tfjs round trip without any file system). */
 export async function roundTrip(model: tf.LayersModel): Promise<tf.LayersModel> {
@@ -29,4 +34,25 @@ export function maxAbsDiff(a: tf.Tensor | tf.Tensor[], b: tf.Tensor | tf.Tensor[
 /** Seeded random NHWC tensor. */
 export function randomImage(shape: number[], seed = 1): tf.Tensor {
   return tf.randomUniform(shape, 0, 1, 'float32', seed);
+}
+
+/** Saves a model through the file:// handler into a temporary directory and loads it back (the directory is removed). */
+export async function fileRoundTrip(model: tf.LayersModel): Promise<tf.LayersModel> {
+  registerFileHandler();
+  const dir = await mkdtemp(join(tmpdir(), 'smtf-roundtrip-'));
+  try {
+    await model.save(`file://${dir}`);
+    return await tf.loadLayersModel(`file://${join(dir, 'model.json')}`);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/** Both models give bit-identical outputs (same count, shapes and values) on `x`. */
+export function expectSamePredictions(a: tf.LayersModel, b: tf.LayersModel, x: tf.Tensor): void {
+  const ya = [a.predict(x)].flat() as tf.Tensor[];
+  const yb = [b.predict(x)].flat() as tf.Tensor[];
+  expect(yb.map((t) => t.shape)).toEqual(ya.map((t) => t.shape));
+  ya.forEach((t, i) => expect(Array.from(yb[i]!.dataSync())).toEqual(Array.from(t.dataSync())));
+  tf.dispose([...ya, ...yb]);
 }

@@ -32,6 +32,11 @@ function gray(h: number, w: number, f: (y: number, x: number) => number, bits: 8
   return { data, height: h, width: w, channels: 1, maxValue: bits === 16 ? 65535 : 255 };
 }
 
+/** Writes an all-zero gray image of h x w pixels (default 4x4) as `name` into `dir`. */
+function writeBlank(dir: string, name: string, h = 4, w = h): Promise<void> {
+  return writeImage(join(dir, name), gray(h, w, () => 0));
+}
+
 function rgb(h: number, w: number, f: (y: number, x: number, k: number) => number): RawImage {
   const data = new Uint8Array(h * w * 3);
   for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) for (let k = 0; k < 3; k++) data[(y * w + x) * 3 + k] = f(y, x, k);
@@ -42,8 +47,8 @@ describe('pairing files by name', () => {
   it('pairs by stem, ignores hidden and non-image files, supports maskSuffix', async () => {
     const { images, masks } = await folders();
     for (const s of ['b', 'a', 'c']) {
-      await writeImage(join(images, `${s}.png`), gray(4, 4, () => 0));
-      await writeImage(join(masks, `${s}_mask.png`), gray(4, 4, () => 0));
+      await writeBlank(images, `${s}.png`);
+      await writeBlank(masks, `${s}_mask.png`);
     }
     await writeFile(join(images, 'notes.txt'), 'x');
     await writeFile(join(images, '.DS_Store'), 'x');
@@ -56,10 +61,10 @@ describe('pairing files by name', () => {
 
   it('unmatched files are listed on both sides', async () => {
     const { images, masks } = await folders();
-    await writeImage(join(images, 'one.png'), gray(4, 4, () => 0));
-    await writeImage(join(images, 'two.png'), gray(4, 4, () => 0));
-    await writeImage(join(masks, 'one.png'), gray(4, 4, () => 0));
-    await writeImage(join(masks, 'three.png'), gray(4, 4, () => 0));
+    await writeBlank(images, 'one.png');
+    await writeBlank(images, 'two.png');
+    await writeBlank(masks, 'one.png');
+    await writeBlank(masks, 'three.png');
     await expect(loadSegmentationDataset({ images, masks })).rejects.toThrow(
       `unmatched files (images without a mask in ${masks}: two.png; masks without an image in ${images}: three.png)`,
     );
@@ -70,8 +75,8 @@ describe('pairing files by name', () => {
     await expect(loadSegmentationDataset({ images, masks })).rejects.toThrow(
       `images folder ${images} contains no .png, .jpg or .jpeg files`,
     );
-    await writeImage(join(images, 'a.png'), gray(4, 4, () => 0));
-    await writeImage(join(images, 'a.jpg'), gray(4, 4, () => 0));
+    await writeBlank(images, 'a.png');
+    await writeBlank(images, 'a.jpg');
     await expect(loadSegmentationDataset({ images, masks })).rejects.toThrow(/two files named "a": a.jpg and a.png/);
     await expect(loadSegmentationDataset({ images: join(root, 'missing'), masks })).rejects.toThrow(
       `cannot read images folder ${join(root, 'missing')}`,
@@ -139,7 +144,7 @@ describe('loading samples', () => {
 
   it('one-hot targets for numClasses 3', async () => {
     const { images, masks } = await folders();
-    await writeImage(join(images, 'a.png'), gray(2, 3, () => 0));
+    await writeBlank(images, 'a.png', 2, 3);
     await writeImage(join(masks, 'a.png'), gray(2, 3, (y, x) => x));
     const ds = await loadSegmentationDataset({ images, masks, numClasses: 3, validationSplit: 0 });
     const b = ds.batches(1).next().value!;
@@ -167,8 +172,8 @@ describe('loading samples', () => {
 describe('data errors name the file', () => {
   it('image/mask size mismatch', async () => {
     const { images, masks } = await folders();
-    await writeImage(join(images, 'a.png'), gray(4, 4, () => 0));
-    await writeImage(join(masks, 'a.png'), gray(4, 5, () => 0));
+    await writeBlank(images, 'a.png');
+    await writeBlank(masks, 'a.png', 4, 5);
     await expect(loadSegmentationDataset({ images, masks })).rejects.toThrow(
       `size mismatch: image ${join(images, 'a.png')} is 4x4 but mask ${join(masks, 'a.png')} is 4x5`,
     );
@@ -176,7 +181,7 @@ describe('data errors name the file', () => {
 
   it('mask value >= numClasses (with a hint for 0/255 masks)', async () => {
     const { images, masks } = await folders();
-    await writeImage(join(images, 'a.png'), gray(4, 4, () => 0));
+    await writeBlank(images, 'a.png');
     await writeImage(join(masks, 'a.png'), gray(4, 4, (y, x) => (y === 1 && x === 2 ? 7 : 1)));
     await expect(loadSegmentationDataset({ images, masks, numClasses: 3 })).rejects.toThrow(
       `mask ${join(masks, 'a.png')}: mask value 7 at pixel 6 is >= numClasses (3); labels must be in [0, 2]`,
@@ -193,11 +198,11 @@ describe('data errors name the file', () => {
   it('unreadable file and colour mask', async () => {
     const { images, masks } = await folders();
     await writeFile(join(images, 'a.png'), 'this is not a png');
-    await writeImage(join(masks, 'a.png'), gray(4, 4, () => 0));
+    await writeBlank(masks, 'a.png');
     await expect(loadSegmentationDataset({ images, masks })).rejects.toThrow(
       `Cannot decode ${join(images, 'a.png')}: not a PNG or JPEG file`,
     );
-    await writeImage(join(images, 'a.png'), gray(4, 4, () => 0));
+    await writeBlank(images, 'a.png');
     await writeImage(join(masks, 'a.png'), rgb(4, 4, (_y, _x, k) => k * 10));
     await expect(loadSegmentationDataset({ images, masks })).rejects.toThrow(
       `mask ${join(masks, 'a.png')} is a colour image (pixel 0 is 0,10,20)`,
@@ -206,10 +211,10 @@ describe('data errors name the file', () => {
 
   it('images of different sizes without a target size', async () => {
     const { images, masks } = await folders();
-    await writeImage(join(images, 'a.png'), gray(4, 4, () => 0));
-    await writeImage(join(masks, 'a.png'), gray(4, 4, () => 0));
-    await writeImage(join(images, 'b.png'), gray(5, 5, () => 0));
-    await writeImage(join(masks, 'b.png'), gray(5, 5, () => 0));
+    await writeBlank(images, 'a.png');
+    await writeBlank(masks, 'a.png');
+    await writeBlank(images, 'b.png', 5);
+    await writeBlank(masks, 'b.png', 5);
     await expect(loadSegmentationDataset({ images, masks })).rejects.toThrow(
       `image ${join(images, 'b.png')} is 5x5 but earlier images are 4x4; pass size`,
     );

@@ -44,8 +44,8 @@ describe('deepSupervisionLosses', () => {
     expect(() => deepSupervisionLosses(base, [1, -1])).toThrow(/weights\[1\]/);
     expect(() => deepSupervisionLosses(base, [0, 0])).toThrow(/all be zero/);
     expect(() => deepSupervisionLosses(base, [])).toThrow(/empty/);
-    expect(() => deepSupervisionLosses(base, 0)).toThrow(/positive integer/);
-    expect(() => deepSupervisionLosses(base, 2.5)).toThrow(/positive integer/);
+    expect(() => deepSupervisionLosses(base, 0)).toThrow('deepSupervisionLosses: the number of outputs must be an integer >= 1, got 0.');
+    expect(() => deepSupervisionLosses(base, 2.5)).toThrow('the number of outputs must be an integer >= 1, got 2.5.');
     expect(() => deepSupervisionLosses(base, 3, 2)).toThrow(/agree/);
     expect(() => deepSupervisionLosses('dice' as never, 2)).toThrow(/loss function/);
     const notScalar = ((a: tf.Tensor, b: tf.Tensor) => tf.sub(a, b)) as unknown as LossFunction;

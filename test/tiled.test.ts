@@ -68,10 +68,23 @@ describe('predictTiled with the classic (valid) UNet', () => {
     );
     const before = tf.memory().numTensors;
     await expect(predictTiled(model, image, { tileSize: 62 })).rejects.toThrow(
-      /62x62 is not a valid tile size for this model: layer .* \(MaxPooling2D\) receives 25x25/,
+      'predictTiled: tileSize 62x62: unet: input height — classic UNet (depth 2) cannot take input size 62: level 1 ' +
+        'feeds an odd size 25 to a 2x2 max-pooling. Nearest valid sizes: 60 or 64',
     );
     expect(tf.memory().numTensors).toBe(before);
     tf.dispose([image, rgb]);
+  });
+
+  it('names the misaligned layer of a model without a size check (built elsewhere, or saved before the check)', async () => {
+    const input = tf.input({ shape: [null, null, 1] });
+    const pooled = tf.layers.maxPooling2d({ poolSize: 2, name: 'pool' }).apply(input);
+    const plain = tf.model({ inputs: input, outputs: tf.layers.upSampling2d({ size: [2, 2] }).apply(pooled) as tf.SymbolicTensor });
+    const image = randomImage([20, 20, 1]) as tf.Tensor3D;
+    await expect(predictTiled(plain, image, { tileSize: 9 })).rejects.toThrow(
+      'predictTiled: 9x9 is not a valid tile size for this model: layer pool (MaxPooling2D) receives 9x9',
+    );
+    image.dispose();
+    plain.dispose();
   });
 });
 
@@ -104,6 +117,35 @@ describe('predictTiled with same-size models', () => {
     expect(values.every((v) => v > 0 && v < 1)).toBe(true);
     await expect(predictTiled(model, image, { tileSize: 32 })).rejects.toThrow(/differs from the model's fixed input 16x16/);
     tf.dispose([image, tiled, direct, big, out]);
+    model.dispose();
+  });
+
+  it('predicts with the final (first) output of a deep-supervision model', async () => {
+    const model = createModel('unet++', { filters: [4, 8, 16], inputShape: [16, 16, 1], deepSupervision: true });
+    const image = randomImage([16, 16, 1], 9) as tf.Tensor3D;
+    const outs = tf.tidy(() => (model.predict(image.expandDims(0)) as tf.Tensor[]).map((t) => t.squeeze([0])));
+    expect(outs).toHaveLength(2);
+    expect(maxAbsDiff(outs[0]!, outs[1]!)).toBeGreaterThan(1e-3);
+    const tiled = await predictTiled(model, image);
+    expect(maxAbsDiff(tiled, outs[0]!)).toBeLessThan(1e-5);
+    tf.dispose([image, tiled, ...outs]);
+    model.dispose();
+  });
+
+  it('names the bad option and its value', async () => {
+    const model = createModel('unet-padded', { filters: [4, 8], inputShape: [null, null, 1], numClasses: 1 });
+    const image = randomImage([12, 12, 1], 3) as tf.Tensor3D;
+    const before = tf.memory().numTensors;
+    const cases: [Parameters<typeof predictTiled>[2], string][] = [
+      [{ tileSize: [8, 0] }, 'predictTiled: tileSize must be an integer >= 1 or [height, width] of integers >= 1, got [8,0].'],
+      [{ tileSize: 8, align: 0 }, 'predictTiled: align must be an integer >= 1, got 0.'],
+      [{ tileSize: 8, overlap: -1 }, 'predictTiled: overlap must be an integer >= 0, got -1.'],
+      [{ tileSize: 8, batchSize: 1.5 }, 'predictTiled: batchSize must be an integer >= 1, got 1.5.'],
+      [{ tileSize: 8, optimize: 'yes' as never }, "predictTiled: optimize must be true or false, got 'yes'."],
+    ];
+    for (const [options, message] of cases) await expect(predictTiled(model, image, options)).rejects.toThrow(message);
+    expect(tf.memory().numTensors).toBe(before);
+    image.dispose();
     model.dispose();
   });
 });

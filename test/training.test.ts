@@ -109,8 +109,10 @@ describe('train()', () => {
     expect(result.history[3]!.loss).toBeLessThan(result.history[0]!.loss);
     expect(result.history.every((h) => h.validation !== undefined && h.validation.pixels === 3 * 256)).toBe(true);
     expect(result.bestScore).toBe(Math.max(...result.history.map((h) => h.validation!.dice)));
-    expect(lines).toHaveLength(4);
-    expect(lines[0]).toMatch(/^epoch 1\/4 loss \d\.\d{4} val_dice \d\.\d{4} val_iou \d\.\d{4}/);
+    // Not a TTY here: each epoch's last batch gets a progress line (3 batches < progressEvery), then the epoch line.
+    expect(lines).toHaveLength(8);
+    expect(lines[0]).toMatch(/^epoch 1\/4 batch 3\/3 loss \d\.\d{4}$/);
+    expect(lines[1]).toMatch(/^epoch 1\/4 loss \d\.\d{4} val_dice \d\.\d{4} val_iou \d\.\d{4}/);
     expect(new Set(tensorsAfterEpoch.slice(1)).size).toBe(1);
     expect(existsSync(join(dir, 'model.json'))).toBe(true);
     const loaded = await tf.loadLayersModel(`file://${join(dir, 'model.json')}`);
@@ -137,9 +139,25 @@ describe('train()', () => {
     const before = tf.memory().numTensors;
     const scores = evaluateSegmentation(model, data.batches(2, { split: 'validation' }));
     expect(tf.memory().numTensors).toBe(before);
-    expect(scores.dice).toBeGreaterThanOrEqual(0);
-    expect(scores.dice).toBeLessThanOrEqual(1);
     expect(scores.pixels).toBe(3 * 256);
+    // Independent reference: predict all validation images at once, take the final (first)
+    // output, threshold at 0.5 and count in plain numbers against the masks.
+    const images = new Float32Array(data.validation.length * 256);
+    data.validation.forEach((s, i) => images.set(s.image, i * 256));
+    const probs = tf.tidy(() => {
+      const outputs = model.predict(tf.tensor4d(images, [data.validation.length, 16, 16, 1])) as tf.Tensor[];
+      return outputs[0]!.dataSync();
+    });
+    const counts = { tp: 0, fp: 0, fn: 0, tn: 0 };
+    data.validation.forEach((s, i) => s.mask.forEach((m, p) => {
+      const predicted = probs[i * 256 + p]! > 0.5;
+      counts[m > 0 ? (predicted ? 'tp' : 'fn') : (predicted ? 'fp' : 'tn')]++;
+    }));
+    const { tp, fp, fn, tn } = counts;
+    expect(tp + fp + fn + tn).toBe(3 * 256);
+    expect(scores.dice).toBeCloseTo((2 * tp) / (2 * tp + fp + fn), 6);
+    expect(scores.iou).toBeCloseTo(tp / (tp + fp + fn), 6);
+    expect(scores.pixelAccuracy).toBeCloseTo((tp + tn) / (3 * 256), 6);
     model.dispose();
   });
 

@@ -2,8 +2,9 @@
 // tiny UNet on synthetic cells with a live loss chart. Everything runs in this tab.
 import * as tf from '@tensorflow/tfjs';
 import {
+  backendInfo,
   batchSamples,
-  classMap,
+  classMapAsync,
   createModel,
   formatCount,
   initBackend,
@@ -13,6 +14,7 @@ import {
   paramCounts,
   summarize,
   syntheticCells,
+  type WebGPUAdapterInfo,
 } from 'segmentation-models-tfjs';
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
@@ -26,6 +28,12 @@ interface PageState {
 }
 
 const state: PageState = { backend: '', model: null, input: null, lossHistory: [] };
+// For the browser console (and the end-to-end test): the page's state and its tfjs.
+Object.assign(window, { smtfExample: { state, tf } });
+
+/** The backends a page can ask for ('tensorflow' is tfjs-node, Node only). */
+const PAGE_BACKENDS = ['auto', 'webgpu', 'webgl', 'wasm', 'cpu'] as const;
+type PageBackend = (typeof PAGE_BACKENDS)[number];
 
 function setStatus(id: string, text: string, error = false): void {
   const el = $(id);
@@ -139,7 +147,7 @@ async function predict(): Promise<void> {
   const t0 = performance.now();
   const x = tf.tensor4d(input.data, [1, input.height, input.width, input.channels]);
   const out = model.predict(x) as tf.Tensor | tf.Tensor[];
-  const { classes, height: h, width: w } = classMap(finalOutput(out));
+  const { classes, height: h, width: w } = await classMapAsync(finalOutput(out));
   tf.dispose([x, out]);
   const ms = performance.now() - t0;
   const fraction = drawOverlay(input, classes, h, w);
@@ -169,15 +177,34 @@ function drawLossChart(history: number[]): void {
   ctx.fillText(`loss ${history[history.length - 1]!.toFixed(4)} (epoch ${history.length})`, 36, 24);
 }
 
+/**
+ * Re-draws the kernels He-normal from `seed` (biases keep their zeros). tfjs draws seeded random
+ * numbers in JavaScript, so the weights are the same on every backend.
+ */
+function seedWeights(model: tf.LayersModel, seed: number): void {
+  const values = model.weights.map((w, i) => {
+    const shape = w.shape as number[];
+    if (shape.length < 2) return w.read().clone();
+    const fanIn = shape.slice(0, -1).reduce((a, b) => a * b, 1);
+    return tf.randomNormal(shape, 0, Math.sqrt(2 / fanIn), 'float32', seed * 1000 + i);
+  });
+  model.setWeights(values);
+  tf.dispose(values);
+}
+
 async function trainTiny(): Promise<void> {
   const epochs = Number($<HTMLInputElement>('epochs').value);
+  const seed = Number($<HTMLInputElement>('seed').value);
+  const count = Number($<HTMLInputElement>('samples').value);
   const size = 32;
   setStatus('train-status', 'Generating synthetic cells…');
+  await tf.nextFrame(); // let the status show (and the click return) before the long synchronous work
   state.model?.dispose();
   state.model = createModel('unet-padded', { inputShape: [size, size, 1], numClasses: 1, filters: [8, 16, 32], batchNorm: false, name: 'tiny_unet' });
+  seedWeights(state.model, seed);
   showModel(state.model);
   const model = state.model;
-  const { xs, ys } = batchSamples(syntheticCells({ count: 64, size, seed: 1 }));
+  const { xs, ys } = batchSamples(syntheticCells({ count, size, seed }));
   model.compile({ optimizer: tf.train.adam(0.01), loss: losses.combine([[losses.binaryCrossentropy(), 1], [losses.dice(), 1]]) });
   state.lossHistory = [];
   drawLossChart(state.lossHistory);
@@ -186,7 +213,7 @@ async function trainTiny(): Promise<void> {
   await model.fit(xs, ys, {
     epochs,
     batchSize: 8,
-    shuffle: true,
+    shuffle: false, // the samples are independent draws already; a fixed order keeps runs comparable
     callbacks: {
       onEpochEnd: async (epoch, logs) => {
         state.lossHistory.push(logs!['loss'] as number);
@@ -231,13 +258,43 @@ async function loadDroppedImage(file: File): Promise<void> {
   setStatus('predict-status', `Loaded ${file.name}, resized to ${h}x${w}.`);
 }
 
+function describeAdapter(a: WebGPUAdapterInfo): string {
+  const name = [a.vendor, a.architecture, a.description].filter(Boolean).join(' ');
+  return `(${name || 'unnamed adapter'}${a.software ? '; software: WebGPU on the CPU' : ''})`;
+}
+
+/** Starts backend `choice` (falling back down the 'auto' order) and shows which one runs, and why when it differs. */
+async function useBackend(choice: PageBackend): Promise<void> {
+  // Bundlers cannot follow the library's optional import of the WebGPU backend, so the page loads
+  // it (a separate chunk), only where it can be used.
+  if ((choice === 'auto' || choice === 'webgpu') && 'gpu' in navigator) await import('@tensorflow/tfjs-backend-webgpu');
+  state.backend = await initBackend(choice, { fallback: true });
+  const info = backendInfo();
+  $<HTMLSelectElement>('backend-choice').value = choice;
+  $('backend').textContent = state.backend;
+  $('adapter').textContent = info.adapter ? describeAdapter(info.adapter) : '';
+  const notice = $('backend-notice');
+  const reason = info.skipped.find((s) => s.backend === choice)?.reason;
+  notice.hidden = choice === 'auto' || state.backend === choice;
+  notice.textContent = notice.hidden ? '' : `${choice} was requested but is not available here: ${reason ?? 'unknown reason'}. Running on ${state.backend} instead.`;
+  Object.assign(document.body.dataset, { backend: state.backend, backendNotice: notice.textContent });
+}
+
+async function switchBackend(): Promise<void> {
+  const choice = $<HTMLSelectElement>('backend-choice').value as PageBackend;
+  state.model?.dispose();
+  state.model = null;
+  await useBackend(choice);
+  history.replaceState(null, '', `?backend=${choice}`);
+  await build();
+}
+
 async function start(): Promise<void> {
   const select = $<HTMLSelectElement>('model-name');
   for (const name of listModels()) select.add(new Option(name, name, name === 'unet-padded', name === 'unet-padded'));
-  const preferred = new URLSearchParams(location.search).get('backend') ?? 'auto';
-  state.backend = await initBackend(preferred as Parameters<typeof initBackend>[0], { fallback: true });
-  $('backend').textContent = state.backend;
-  document.body.dataset['backend'] = state.backend;
+  const asked = new URLSearchParams(location.search).get('backend') ?? 'auto';
+  await useBackend(PAGE_BACKENDS.includes(asked as PageBackend) ? (asked as PageBackend) : 'auto');
+  $('backend-choice').addEventListener('change', action('build-status', switchBackend));
   $('build-form').addEventListener('submit', (e) => {
     e.preventDefault();
     action('build-status', build)();

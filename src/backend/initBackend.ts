@@ -3,13 +3,16 @@
  * registers this library's kernels, and returns the backend's name.
  *
  * Order for 'auto':
- * - Node:    'tensorflow' (tfjs-node-gpu, then tfjs-node, if installed) → 'wasm' → 'cpu'
- * - Browser: 'webgpu' (if @tensorflow/tfjs-backend-webgpu is installed and the browser has WebGPU)
- *            → 'webgl' → 'wasm' → 'cpu'
+ * - Node:    'tensorflow' (tfjs-node-gpu, then tfjs-node, if installed) → 'webgpu' (with the optional
+ *            `webgpu` and @tensorflow/tfjs-backend-webgpu packages and a hardware adapter) → 'wasm' → 'cpu'
+ * - Browser: 'webgpu' (@tensorflow/tfjs-backend-webgpu loaded and a hardware adapter) → 'webgl' → 'wasm' → 'cpu'
+ * A software WebGPU adapter (SwiftShader, llvmpipe) is used only when 'webgpu' is asked for by name.
  */
 import * as tf from '@tensorflow/tfjs';
 import { registerWasmKernels } from './registerWasmKernels.js';
-import { MAX_WASM_THREADS, guardWasmAllocations } from './wasmInfo.js';
+import { MAX_WASM_THREADS } from './wasmInfo.js';
+import { guardWasmAllocations } from './wasmGuard.js';
+import { prepareWebGPU, webgpuAdapter, type WebGPUAdapterInfo } from './webgpu.js';
 
 export type BackendChoice = 'auto' | 'tensorflow' | 'webgpu' | 'webgl' | 'wasm' | 'cpu';
 
@@ -52,15 +55,17 @@ function isNode(): boolean {
   return tf.env().getBool('IS_NODE');
 }
 
-/** Makes backend `name` available (imports its package); false when that is impossible here. */
-async function load(name: Exclude<BackendChoice, 'auto'>, options: InitBackendOptions): Promise<boolean> {
+/**
+ * Makes backend `name` available (imports its package); false (or, for webgpu, the reason) when
+ * that is impossible here. `automatic`: the backend was not asked for by name.
+ */
+async function load(name: Exclude<BackendChoice, 'auto'>, options: InitBackendOptions, automatic: boolean): Promise<boolean | string> {
   switch (name) {
     case 'tensorflow':
       if (!isNode()) return false;
       return (await importOptional('@tensorflow/tfjs-node-gpu')) || (await importOptional('@tensorflow/tfjs-node'));
     case 'webgpu':
-      if (isNode() || typeof navigator === 'undefined' || !('gpu' in navigator)) return false;
-      return importOptional('@tensorflow/tfjs-backend-webgpu');
+      return (await prepareWebGPU(automatic)) ?? true;
     case 'webgl':
       return !isNode(); // bundled with @tensorflow/tfjs; useless without a browser
     case 'wasm':
@@ -70,28 +75,24 @@ async function load(name: Exclude<BackendChoice, 'auto'>, options: InitBackendOp
   }
 }
 
-/** Why a backend could not be loaded, for the error of an explicit choice. */
-const failures: Partial<Record<BackendChoice, string>> = {};
-
 /** The Node-only threaded wasm start; a computed specifier keeps it out of browser bundles. */
 const NODE_WASM_THREADS = './wasmThreads.js';
 
-async function loadWasm(options: InitBackendOptions): Promise<boolean> {
-  delete failures.wasm;
+/** Loads the wasm backend; false or the reason when that is impossible here. */
+async function loadWasm(options: InitBackendOptions): Promise<boolean | string> {
   let wasm: typeof import('@tensorflow/tfjs-backend-wasm');
   try {
     wasm = await import('@tensorflow/tfjs-backend-wasm');
   } catch (e) {
-    failures.wasm = `importing @tensorflow/tfjs-backend-wasm failed (${(e as Error).message})`;
-    return false;
+    return `importing @tensorflow/tfjs-backend-wasm failed (${(e as Error).message})`;
   }
   if (tf.findBackendFactory('wasm') === null) {
     // The package registered its backend and kernels with a tfjs-core that is not ours.
-    failures.wasm =
+    return (
       '@tensorflow/tfjs-backend-wasm registered itself with another copy of @tensorflow/tfjs-core than the one ' +
       '@tensorflow/tfjs uses here (two copies are installed); install matching versions (4.22.x of both) ' +
-      'and run `npm dedupe` so that one tfjs-core remains';
-    return false;
+      'and run `npm dedupe` so that one tfjs-core remains'
+    );
   }
   if (options.wasmPaths !== undefined) wasm.setWasmPaths(options.wasmPaths);
   registerWasmKernels();
@@ -123,16 +124,44 @@ async function activate(name: string): Promise<boolean> {
 }
 
 function autoOrder(): Exclude<BackendChoice, 'auto'>[] {
-  return isNode() ? ['tensorflow', 'wasm', 'cpu'] : ['webgpu', 'webgl', 'wasm', 'cpu'];
+  return isNode() ? ['tensorflow', 'webgpu', 'wasm', 'cpu'] : ['webgpu', 'webgl', 'wasm', 'cpu'];
 }
 
 const HOW_TO: Record<Exclude<BackendChoice, 'auto'>, string> = {
   tensorflow: "install '@tensorflow/tfjs-node' (or '@tensorflow/tfjs-node-gpu') in Node",
-  webgpu: "install '@tensorflow/tfjs-backend-webgpu' and use a browser with WebGPU",
+  webgpu: "install '@tensorflow/tfjs-backend-webgpu' (and, in Node, 'webgpu') and have a WebGPU adapter",
   webgl: 'run in a browser with WebGL',
   wasm: "check that '@tensorflow/tfjs-backend-wasm' is installed and, in browsers, pass wasmPaths",
   cpu: 'this should not happen; please report it',
 };
+
+/** What {@link backendInfo} reports. */
+export interface BackendInfo {
+  /** The active tfjs backend (`tf.getBackend()`), null before any was set. */
+  backend: string | null;
+  /** What the last `initBackend` call asked for (null before any call). */
+  requested: BackendChoice | null;
+  /** The WebGPU adapter when the active backend is 'webgpu' (set up by `initBackend`), else null. */
+  adapter: WebGPUAdapterInfo | null;
+  /** The backends the last `initBackend` call tried before the one it took, and why each failed. */
+  skipped: { backend: string; reason: string }[];
+}
+
+let lastRequest: { requested: BackendChoice; skipped: BackendInfo['skipped'] } | null = null;
+
+/**
+ * The active backend, what was asked for, the WebGPU adapter in use (vendor, architecture,
+ * description, and whether it is a software one such as SwiftShader), and why the backends tried
+ * before it were passed over.
+ */
+export function backendInfo(): BackendInfo {
+  return {
+    backend: (tf.getBackend() as string | undefined) ?? null,
+    requested: lastRequest?.requested ?? null,
+    adapter: webgpuAdapter(),
+    skipped: lastRequest?.skipped.map((s) => ({ ...s })) ?? [],
+  };
+}
 
 /**
  * Picks, initialises and returns the tfjs backend, after registering this library's kernels.
@@ -163,17 +192,20 @@ export async function initBackend(
   } else {
     candidates = [preferred];
   }
+  const skipped: BackendInfo['skipped'] = [];
+  lastRequest = { requested: preferred, skipped };
   for (const name of candidates) {
-    if ((await load(name, options)) && (await activate(name))) {
-      if (name === 'wasm') guardWasmAllocations();
+    const loaded = await load(name, options, name !== preferred);
+    if (loaded === true && (await activate(name))) {
+      guardWasmAllocations(); // wasm: a full heap throws instead of corrupting memory
       return name;
     }
+    const reason = typeof loaded === 'string' ? loaded : loaded ? `tf.setBackend('${name}') failed (see the console)` : HOW_TO[name];
+    skipped.push({ backend: name, reason });
   }
   if (preferred !== 'auto') {
     throw new Error(
-      `initBackend: the '${preferred}' backend could not be initialised here` +
-        (failures[preferred] !== undefined ? ` (${failures[preferred]})` : '') +
-        `; ${HOW_TO[preferred]}, ` +
+      `initBackend: the '${preferred}' backend could not be initialised here: ${skipped[0]!.reason}; ` +
         `or call initBackend('auto') to take the best available one.`,
     );
   }

@@ -7,10 +7,12 @@ import * as tf from '@tensorflow/tfjs';
 import { conv2dBackpropFilterConfig } from './kernels/conv2dBackpropFilter.js';
 import { conv2dBackpropInputConfig } from './kernels/conv2dBackpropInput.js';
 import { concatConfig } from './kernels/concat.js';
+import { depthwiseConv2dGradWasmKernels } from './kernels/depthwiseConv2dGrad.js';
 import { castConfig, identityConfig } from './kernels/identity.js';
 import { addConfig, reshapeConfig } from './kernels/recording.js';
 import { fusedBatchNormConfig } from './kernels/batchNorm.js';
 import { maxPoolGradConfig } from './kernels/maxPoolGrad.js';
+import { resizeGradWasmKernels } from './kernels/resizeGrad.js';
 import { sliceConfig } from './kernels/slice.js';
 import { meanConfig, sumConfig } from './kernels/reduceLeading.js';
 import { splitVConfig } from './kernels/splitV.js';
@@ -34,6 +36,8 @@ export const WASM_KERNELS: readonly tf.KernelConfig[] = [
   fusedBatchNormConfig,
   reshapeConfig,
   addConfig,
+  ...resizeGradWasmKernels,
+  ...depthwiseConv2dGradWasmKernels,
 ];
 
 /** Stock wasm kernels our kernels call into; captured before anything is replaced. */

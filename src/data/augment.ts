@@ -6,6 +6,7 @@
 import type { Rng } from './rng.js';
 import { crop, flipHorizontal, flipVertical, reflectIndex, rotate90 } from './pixels.js';
 import type { SegmentationSample } from './sample.js';
+import { checkFiniteNumber, checkInteger, checkSize, invalid } from '../util/validate.js';
 
 /** Elastic deformation as in the UNet paper (Ronneberger et al. 2015, section 3.1). */
 export interface ElasticOptions {
@@ -104,14 +105,8 @@ export function bicubicUpsampleGrid(grid: Float32Array, g: number, h: number, w:
 export function elasticDisplacement(
   height: number, width: number, rng: Rng, options: ElasticOptions = {},
 ): DisplacementField {
-  const sigma = options.sigma ?? 10;
-  const g = options.gridSize ?? 3;
-  if (!(sigma >= 0) || !Number.isFinite(sigma)) {
-    throw new Error(`elastic: sigma must be a finite number >= 0, got ${String(options.sigma)}.`);
-  }
-  if (!Number.isInteger(g) || g < 2) {
-    throw new Error(`elastic: gridSize must be an integer >= 2, got ${String(options.gridSize)}.`);
-  }
+  const sigma = checkFiniteNumber('elastic', 'sigma', options.sigma ?? 10, { min: 0 });
+  const g = checkInteger('elastic', 'gridSize', options.gridSize ?? 3, 2);
   const gx = new Float32Array(g * g);
   const gy = new Float32Array(g * g);
   for (let i = 0; i < g * g; i++) {
@@ -185,31 +180,17 @@ function mapLabels(
   };
 }
 
-function cropSize(opt: number | [number, number]): [number, number] {
-  const [ch, cw] = typeof opt === 'number' ? [opt, opt] : opt;
-  if (!Number.isInteger(ch) || !Number.isInteger(cw) || ch <= 0 || cw <= 0) {
-    throw new Error(`augment: crop must be a positive integer or [height, width], got ${JSON.stringify(opt)}.`);
-  }
-  return [ch, cw];
-}
-
 /** Checks augmentation options up front so mistakes surface before training starts. */
 export function validateAugmentOptions(options: AugmentOptions): void {
-  if (options.crop !== undefined) cropSize(options.crop);
+  if (options.crop !== undefined) checkSize('augment', 'crop', options.crop);
   for (const key of ['brightness', 'contrast'] as const) {
-    const v = options[key];
-    if (v !== undefined && (!Number.isFinite(v) || v < 0)) {
-      throw new Error(`augment: ${key} must be a finite number >= 0, got ${String(v)}.`);
-    }
+    if (options[key] !== undefined) checkFiniteNumber('augment', key, options[key], { min: 0 });
   }
   if (options.contrast !== undefined && options.contrast > 1) {
-    throw new Error(`augment: contrast must be <= 1 (factor in [1-c, 1+c]), got ${options.contrast}.`);
+    throw invalid('augment', 'contrast', '<= 1 (factor in [1-c, 1+c])', options.contrast);
   }
-  if (typeof options.elastic === 'object') {
-    const p = options.elastic.probability;
-    if (p !== undefined && !(p >= 0 && p <= 1)) {
-      throw new Error(`augment: elastic.probability must be in [0, 1], got ${String(p)}.`);
-    }
+  if (typeof options.elastic === 'object' && options.elastic.probability !== undefined) {
+    checkFiniteNumber('augment', 'elastic.probability', options.elastic.probability, { min: 0, max: 1 });
   }
 }
 
@@ -222,7 +203,7 @@ export function augmentSample(sample: SegmentationSample, options: AugmentOption
   let s = sample;
   const c = s.channels;
   if (options.crop !== undefined) {
-    const [ch, cw] = cropSize(options.crop);
+    const [ch, cw] = checkSize('augment', 'crop', options.crop);
     if (ch > s.height || cw > s.width) {
       throw new Error(
         `augment: crop ${ch}x${cw} is larger than the ${s.height}x${s.width} sample` +

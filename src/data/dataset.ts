@@ -11,6 +11,7 @@ import { augmentSample, validateAugmentOptions, type AugmentOptions } from './au
 import { crop } from './pixels.js';
 import { checkSeed, createRng } from './rng.js';
 import { sampleLabel, validateSample, type SegmentationSample } from './sample.js';
+import { checkHeightWidth, checkInteger, checkOneOf, invalid } from '../util/validate.js';
 
 /** A batch: xs [B, H, W, C] images and ys [B, H', W', K] targets. Caller disposes both. */
 export interface Batch {
@@ -60,19 +61,12 @@ export interface BatchOptions {
   dropRemainder?: boolean;
 }
 
-function checkNumClasses(numClasses: unknown): number {
-  if (typeof numClasses !== 'number' || !Number.isInteger(numClasses) || numClasses < 1) {
-    throw new Error(`numClasses must be an integer >= 1, got ${String(numClasses)}.`);
-  }
-  return numClasses;
-}
-
 /**
  * Throws if a label map holds a value that does not fit `numClasses`, naming `where` and the
  * value. Binary (numClasses 1): any value >= 0 is accepted (> 0 is foreground).
  */
 export function checkMaskValues(mask: ArrayLike<number>, numClasses: number, where: string): void {
-  checkNumClasses(numClasses);
+  checkInteger(where, 'numClasses', numClasses);
   for (let i = 0; i < mask.length; i++) {
     const v = mask[i];
     if (v < 0 || !Number.isInteger(v)) {
@@ -114,7 +108,7 @@ export function splitSamples<T>(
   samples: readonly T[], validationSplit: number, seed: number,
 ): { train: T[]; validation: T[] } {
   if (!(validationSplit >= 0 && validationSplit < 1)) {
-    throw new Error(`validationSplit must be in [0, 1), got ${String(validationSplit)}.`);
+    throw invalid('splitSamples', 'validationSplit', 'in [0, 1)', validationSplit);
   }
   checkSeed(seed, 'splitSamples');
   const order = createRng(seed).shuffle(samples.map((_, i) => i));
@@ -186,7 +180,7 @@ export function checkUniformSamples(samples: readonly SegmentationSample[]): voi
  * `indexOffset` only affects sample numbering in error messages.
  */
 export function batchSamples(samples: readonly SegmentationSample[], options: TargetOptions = {}, indexOffset = 0): Batch {
-  const numClasses = checkNumClasses(options.numClasses ?? 1);
+  const numClasses = checkInteger('batchSamples', 'numClasses', options.numClasses ?? 1);
   if (samples.length === 0) throw new Error('batchSamples: no samples to batch.');
   checkUniformSamples(samples);
   const { height: h, width: w, channels: c } = samples[0];
@@ -240,13 +234,8 @@ export class SegmentationDataset {
    * one batch at a time; the caller disposes each pair. Abandoning the loop early leaks nothing.
    */
   *batches(batchSize: number, options: BatchOptions = {}): Generator<Batch, void, undefined> {
-    if (!Number.isInteger(batchSize) || batchSize < 1) {
-      throw new Error(`batches: batchSize must be an integer >= 1, got ${String(batchSize)}.`);
-    }
-    const split = options.split ?? 'train';
-    if (split !== 'train' && split !== 'validation') {
-      throw new Error(`batches: split must be 'train' or 'validation', got ${String(split)}.`);
-    }
+    checkInteger('batches', 'batchSize', batchSize);
+    const split = checkOneOf('batches', 'split', options.split ?? 'train', ['train', 'validation'] as const);
     if (options.augment) validateAugmentOptions(options.augment);
     const seed = options.seed ?? this.seed + this.calls;
     this.calls++;
@@ -270,17 +259,12 @@ export class SegmentationDataset {
 export function createSegmentationDataset(
   samples: readonly SegmentationSample[], options: DatasetOptions = {},
 ): SegmentationDataset {
-  const numClasses = checkNumClasses(options.numClasses ?? 1);
+  const numClasses = checkInteger('createSegmentationDataset', 'numClasses', options.numClasses ?? 1);
   const seed = checkSeed(options.seed ?? 0, 'createSegmentationDataset');
   if (samples.length === 0) throw new Error('createSegmentationDataset: no samples given.');
   checkUniformSamples(samples);
   samples.forEach((s, i) => checkMaskValues(s.mask, numClasses, sampleLabel(s, i)));
-  if (options.outputSize) {
-    const [oh, ow] = options.outputSize;
-    if (!Number.isInteger(oh) || !Number.isInteger(ow) || oh < 1 || ow < 1) {
-      throw new Error(`outputSize must be [height, width] positive integers, got ${JSON.stringify(options.outputSize)}.`);
-    }
-  }
+  if (options.outputSize) checkHeightWidth('createSegmentationDataset', 'outputSize', options.outputSize);
   const { train, validation } = splitSamples(samples, options.validationSplit ?? 0.2, seed);
   return new SegmentationDataset(train, validation, {
     numClasses, seed, outputSize: options.outputSize, target: options.target,

@@ -8,6 +8,7 @@ import { checkMaskValues, createSegmentationDataset, type DatasetOptions, type S
 import { readImage, type RawImage } from './images.js';
 import { crop, resizeBilinear, resizeNearest } from './pixels.js';
 import type { SegmentationSample } from './sample.js';
+import { checkOneOf, checkSize } from '../util/validate.js';
 
 const IMAGE_EXTENSIONS = new Set(['.png', '.jpg', '.jpeg']);
 
@@ -163,27 +164,18 @@ function normalizeImage(data: Float32Array, channels: number, maxValue: number, 
   }
 }
 
-function sizeOption(v: number | [number, number]): [number, number] {
-  const s: [number, number] = typeof v === 'number' ? [v, v] : v;
-  if (!Array.isArray(s) || s.length !== 2 || !s.every((x) => Number.isInteger(x) && x > 0)) {
-    throw new Error(`loadSegmentationDataset: size must be a positive integer or [height, width], got ${JSON.stringify(v)}.`);
-  }
-  return s;
-}
-
 /** Reads, pairs, checks and normalises every image/mask pair into samples (no split). */
 export async function loadSegmentationSamples(options: LoadSegmentationDatasetOptions): Promise<SegmentationSample[]> {
   const numClasses = options.numClasses ?? 1;
-  const fit = options.fit ?? 'resize';
-  if (fit !== 'resize' && fit !== 'crop') throw new Error(`loadSegmentationDataset: fit must be 'resize' or 'crop', got ${String(fit)}.`);
+  const fit = checkOneOf('loadSegmentationDataset', 'fit', options.fit ?? 'resize', ['resize', 'crop'] as const);
   const normalize = options.normalize ?? 'unit';
   const inShape = options.model?.inputs[0].shape;
-  const optSize: [number, number] | undefined = options.size !== undefined ? sizeOption(options.size) : undefined;
+  const optSize = options.size !== undefined ? checkSize('loadSegmentationDataset', 'size', options.size) : undefined;
   const size = optSize ?? (inShape && inShape[1] != null && inShape[2] != null ? [inShape[1], inShape[2]] : undefined);
-  let channels = options.channels ?? (inShape?.[3] === 1 || inShape?.[3] === 3 ? inShape[3] : undefined);
-  if (channels !== undefined && channels !== 1 && channels !== 3) {
-    throw new Error(`loadSegmentationDataset: channels must be 1 or 3, got ${String(channels)}.`);
-  }
+  const modelChannels = inShape?.[3] === 1 || inShape?.[3] === 3 ? inShape[3] : undefined;
+  let channels = options.channels !== undefined
+    ? checkOneOf('loadSegmentationDataset', 'channels', options.channels, [1, 3] as const)
+    : modelChannels;
   const pairs = await pairImageMaskFiles(options.images, options.masks, options.maskSuffix ?? '');
   const samples: SegmentationSample[] = [];
   for (const pair of pairs) {
@@ -226,7 +218,7 @@ export async function loadSegmentationSamples(options: LoadSegmentationDatasetOp
         mask = crop(mask, img.width, 1, top, left, th, tw);
       }
     }
-    samples.push({ image, mask, height: th, width: tw, channels, name: pair.name });
+    samples.push({ image, mask, height: th, width: tw, channels, name: pair.name, sourceSize: [img.height, img.width] });
   }
   return samples;
 }

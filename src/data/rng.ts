@@ -2,6 +2,7 @@
  * Small seeded pseudo-random number generator (mulberry32) used by the data pipeline so that
  * splits, shuffles, augmentations and synthetic data are reproducible. Browser-safe.
  */
+import { checkFiniteNumber } from '../util/validate.js';
 
 /** A seeded random source. All methods advance the same underlying stream. */
 export interface Rng {
@@ -21,10 +22,7 @@ export interface Rng {
 
 /** Checks that a seed is a finite number; throws a clear error otherwise. */
 export function checkSeed(seed: unknown, where: string): number {
-  if (typeof seed !== 'number' || !Number.isFinite(seed)) {
-    throw new Error(`${where}: seed must be a finite number, got ${String(seed)}.`);
-  }
-  return seed;
+  return checkFiniteNumber(where, 'seed', seed);
 }
 
 /**

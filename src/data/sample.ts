@@ -5,6 +5,7 @@
  * appear only when batching (`SegmentationDataset.batches`, `batchSamples`); the caller disposes
  * those.
  */
+import { checkInteger } from '../util/validate.js';
 
 /** One image with its label mask, stored row-major (HWC for the image, HW for label maps). */
 export interface SegmentationSample {
@@ -22,6 +23,8 @@ export interface SegmentationSample {
   instances?: Int32Array;
   /** Optional name (file stem) used in error messages. */
   name?: string;
+  /** [height, width] of the file before resizing or cropping (set by the folder loader). */
+  sourceSize?: [number, number];
 }
 
 /** Pixel arrays the geometric helpers operate on. */
@@ -42,9 +45,7 @@ export function validateSample(sample: SegmentationSample, index: number): void 
   const label = sampleLabel(sample, index);
   const { height, width, channels } = sample;
   for (const [key, v] of [['height', height], ['width', width], ['channels', channels]] as const) {
-    if (!Number.isInteger(v) || v <= 0) {
-      throw new Error(`${label}: ${key} must be a positive integer, got ${String(v)}.`);
-    }
+    checkInteger(label, key, v);
   }
   if (!(sample.image instanceof Float32Array) || sample.image.length !== height * width * channels) {
     throw new Error(

@@ -7,6 +7,7 @@
 import { bicubicUpsampleGrid } from './augment.js';
 import { checkSeed, createRng, type Rng } from './rng.js';
 import type { SegmentationSample } from './sample.js';
+import { checkFiniteNumber, checkInteger, checkOneOf, checkSize, invalid, isInteger } from '../util/validate.js';
 
 export interface SyntheticCellsOptions {
   /** Number of images. */
@@ -171,32 +172,20 @@ function renderOne(rng: Rng, h: number, w: number, opts: Required<Omit<Synthetic
  * on background and on the borders separating touching cells; `instances` holds cell ids.
  */
 export function syntheticCells(options: SyntheticCellsOptions): SyntheticSample[] {
-  const { count } = options;
-  if (!Number.isInteger(count) || count < 0) {
-    throw new Error(`syntheticCells: count must be an integer >= 0, got ${String(count)}.`);
-  }
-  const [h, w] = typeof options.size === 'number' ? [options.size, options.size] : options.size ?? [];
-  if (!Number.isInteger(h) || !Number.isInteger(w) || h < 8 || w < 8) {
-    throw new Error(`syntheticCells: size must be an integer >= 8 or [height, width], got ${JSON.stringify(options.size)}.`);
-  }
-  const seed = checkSeed(options.seed ?? 0, 'syntheticCells');
+  const where = 'syntheticCells';
+  const count = checkInteger(where, 'count', options.count, 0);
+  const [h, w] = checkSize(where, 'size', options.size, 8);
+  const seed = checkSeed(options.seed ?? 0, where);
   const cellsPerImage = options.cellsPerImage ?? [4, 9];
-  if (!(Number.isInteger(cellsPerImage[0]) && Number.isInteger(cellsPerImage[1]) &&
-        cellsPerImage[0] >= 1 && cellsPerImage[1] >= cellsPerImage[0])) {
-    throw new Error(`syntheticCells: cellsPerImage must be integers [min, max] with 1 <= min <= max, got ${JSON.stringify(cellsPerImage)}.`);
+  if (!(isInteger(cellsPerImage[0], 1) && isInteger(cellsPerImage[1], cellsPerImage[0]))) {
+    throw invalid(where, 'cellsPerImage', 'integers [min, max] with 1 <= min <= max', cellsPerImage);
   }
   const radius = options.radius ?? [0.09, 0.17];
   if (!(radius[0] > 0 && radius[1] >= radius[0] && radius[1] <= 0.5)) {
-    throw new Error(`syntheticCells: radius must be [min, max] fractions with 0 < min <= max <= 0.5, got ${JSON.stringify(radius)}.`);
+    throw invalid(where, 'radius', '[min, max] fractions with 0 < min <= max <= 0.5', radius);
   }
-  const noise = options.noise ?? 0.05;
-  if (!(noise >= 0 && Number.isFinite(noise))) {
-    throw new Error(`syntheticCells: noise must be a finite number >= 0, got ${String(noise)}.`);
-  }
-  const channels = options.channels ?? 1;
-  if (channels !== 1 && channels !== 3) {
-    throw new Error(`syntheticCells: channels must be 1 or 3, got ${String(channels)}.`);
-  }
+  const noise = checkFiniteNumber(where, 'noise', options.noise ?? 0.05, { min: 0 });
+  const channels = checkOneOf(where, 'channels', options.channels ?? 1, [1, 3] as const);
   const rng = createRng(seed);
   const out: SyntheticSample[] = [];
   for (let i = 0; i < count; i++) {

@@ -53,6 +53,11 @@ export interface EncoderSpec {
   maxDepth: number;
   /** Builds the encoder on `input` (`[B, H, W, C]`, any C ≥ 1) and returns its pyramid. */
   build(input: tf.SymbolicTensor, options: EncoderBuildOptions): FeaturePyramid;
+  /**
+   * Layer name of the first convolution, the one built for the input's channel count (SMP's
+   * `patch_first_conv` target): `encoder.conv1`, `encoder.features.0.0`, `encoder.features.0`.
+   */
+  firstConv: string;
   preprocessing: EncoderPreprocessing;
   /** Pretrained weights by tag (`imagenet`). */
   weights: Record<string, PretrainedWeights>;

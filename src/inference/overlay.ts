@@ -9,22 +9,49 @@ export const PALETTE: readonly (readonly [number, number, number])[] = [
   [0, 0, 0], [255, 64, 64], [64, 200, 64], [64, 128, 255], [255, 200, 0], [200, 64, 255], [0, 220, 220], [255, 128, 0],
 ];
 
-/**
- * The per-pixel class of one prediction `[1, H, W, C]` or `[H, W, C]`: probability > `threshold`
- * for a single channel, arg-max otherwise. Returns `{ classes, height, width }`.
- */
-export function classMap(pred: tf.Tensor, threshold = 0.5): { classes: Int32Array; height: number; width: number } {
+/** The per-pixel classes of a prediction, row-major. */
+export interface ClassMap {
+  classes: Int32Array;
+  height: number;
+  width: number;
+}
+
+function classTensor(where: string, pred: tf.Tensor, threshold: number): { t: tf.Tensor; h: number; w: number } {
   if (pred.rank !== 3 && !(pred.rank === 4 && pred.shape[0] === 1)) {
-    throw new Error(`classMap: expected one prediction [1, H, W, C] or [H, W, C], got [${pred.shape}]`);
+    throw new Error(`${where}: expected one prediction [1, H, W, C] or [H, W, C], got [${pred.shape}]`);
   }
   const [h, w, c] = pred.shape.slice(-3) as [number, number, number];
   const t = tf.tidy(() => {
     const p = pred.reshape([h, w, c]);
     return c === 1 ? tf.greater(p, threshold).toInt().reshape([h, w]) : tf.argMax(p, -1).toInt();
   });
+  return { t, h, w };
+}
+
+/**
+ * The per-pixel class of one prediction `[1, H, W, C]` or `[H, W, C]`: probability > `threshold`
+ * for a single channel, arg-max otherwise. Returns `{ classes, height, width }`. Reads the result
+ * synchronously; on the webgpu backend use {@link classMapAsync}.
+ */
+export function classMap(pred: tf.Tensor, threshold = 0.5): ClassMap {
+  const { t, h, w } = classTensor('classMap', pred, threshold);
   const classes = t.dataSync() as Int32Array;
   t.dispose();
   return { classes: Int32Array.from(classes), height: h, width: w };
+}
+
+/**
+ * {@link classMap} with an asynchronous read, for GPU backends: webgpu cannot read synchronously
+ * in Node at all, and in browsers its synchronous read is slow (in headless Chromium on SwiftShader
+ * it even loses the device).
+ */
+export async function classMapAsync(pred: tf.Tensor, threshold = 0.5): Promise<ClassMap> {
+  const { t, h, w } = classTensor('classMapAsync', pred, threshold);
+  try {
+    return { classes: Int32Array.from((await t.data()) as Int32Array), height: h, width: w };
+  } finally {
+    t.dispose();
+  }
 }
 
 export interface OverlayImage {

@@ -9,6 +9,11 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { reflectIndex } from '../data/pixels.js';
+import { inputPreprocessor } from '../encoders/preprocess.js';
+import { checkModelInputSize } from '../layers/inputSizeCheck.js';
+import { checkInteger, checkOptionalBoolean, checkSize } from '../util/validate.js';
+import { finalPrediction } from './finalPrediction.js';
+import { optimizeForInference } from './optimize.js';
 
 export interface TiledOptions {
   /**
@@ -30,6 +35,19 @@ export interface TiledOptions {
    * downsampling factor, read from its pooling/strided/upsampling layers.
    */
   align?: number;
+  /**
+   * Predict with `optimizeForInference(model)` (BatchNorm folded into the convolutions, activations
+   * fused, Dropout removed), built once per call and disposed at its end. Default true. Pass
+   * false to predict with `model` exactly as it is, or when you call predictTiled many times with
+   * a model you optimised yourself.
+   */
+  optimize?: boolean;
+  /**
+   * Normalise the image with the encoder's statistics when the model has an ImageNet encoder
+   * (`modelPreprocessing`; the image in [0, 1]), once, before tiling. Default true; false when the
+   * image is already normalised.
+   */
+  preprocess?: boolean;
 }
 
 interface LayerLike {
@@ -65,14 +83,6 @@ export function downsamplingFactor(model: tf.LayersModel): number {
     max = Math.max(max, f);
   }
   return Math.max(1, Math.round(max));
-}
-
-function pair(v: number | [number, number], what: string): [number, number] {
-  const p: [number, number] = typeof v === 'number' ? [v, v] : v;
-  if (!Array.isArray(p) || p.length !== 2 || !p.every((x) => Number.isInteger(x) && x > 0)) {
-    throw new Error(`predictTiled: ${what} must be a positive integer or [height, width], got ${JSON.stringify(v)}.`);
-  }
-  return p;
 }
 
 /**
@@ -121,8 +131,7 @@ function outputShapeFor(model: tf.LayersModel, th: number, tw: number, c: number
     // Some models (e.g. tf.Sequential) cannot compute shapes symbolically: probe with zeros.
     try {
       shape = tf.tidy(() => {
-        const y = model.predict(tf.zeros([1, th, tw, c]));
-        return (Array.isArray(y) ? y[0] : y).shape;
+        return finalPrediction(model.predict(tf.zeros([1, th, tw, c]))).shape;
       });
     } catch (e) {
       throw new Error(
@@ -147,11 +156,161 @@ function ramp(out: number, overlap: number): Float32Array {
   return w;
 }
 
+/** Tile geometry and batching of one predictTiled call, settled before any tile is predicted. */
+interface TilePlan {
+  /** Input tile height and width. */
+  th: number;
+  tw: number;
+  /** Output tile height, width and channels. */
+  oh: number;
+  ow: number;
+  k: number;
+  /** Context margin of the input tile above and left of its output tile. */
+  my: number;
+  mx: number;
+  /** Top-left corners of the output tiles, [y0, x0], covering the image. */
+  tiles: (readonly [number, number])[];
+  /** Blending weights along an output tile's rows and columns (1 inside, ramps in overlaps). */
+  wy: Float32Array;
+  wx: Float32Array;
+  /** Tiles per model call. */
+  batchSize: number;
+}
+
+/** The input tile size: `options.tileSize`, else the model's fixed input size; it must match a fixed input. */
+function resolveTileSize(model: tf.LayersModel, tileSize: TiledOptions['tileSize']): [number, number] {
+  const inShape = model.inputs[0].shape;
+  let th: number;
+  let tw: number;
+  if (tileSize !== undefined) [th, tw] = checkSize('predictTiled', 'tileSize', tileSize);
+  else if (inShape[1] != null && inShape[2] != null) [th, tw] = [inShape[1], inShape[2]];
+  else {
+    throw new Error(
+      'predictTiled: the model accepts any input size; pass tileSize (for the classic UNet a valid ' +
+        'input size, see unetValidInputSize).',
+    );
+  }
+  if ((inShape[1] != null && inShape[1] !== th) || (inShape[2] != null && inShape[2] !== tw)) {
+    throw new Error(`predictTiled: tileSize ${th}x${tw} differs from the model's fixed input ${inShape[1]}x${inShape[2]}.`);
+  }
+  checkModelInputSize(model, th, tw, `predictTiled: tileSize ${th}x${tw}`);
+  return [th, tw];
+}
+
+/**
+ * Validates the image's channels and the options against the model and plans the tiles of an
+ * h x w image: tile sizes, offsets that are multiples of `align` with at least `overlap` pixels
+ * of overlap, and the blending ramps.
+ */
+function planTiles(model: tf.LayersModel, h: number, w: number, c: number, options: TiledOptions): TilePlan {
+  const inChannels = model.inputs[0].shape[3];
+  if (inChannels != null && inChannels !== c) {
+    throw new Error(`predictTiled: the model expects ${inChannels} input channels but the image has ${c}.`);
+  }
+  const [th, tw] = resolveTileSize(model, options.tileSize);
+  const [, oh, ow, k] = outputShapeFor(model, th, tw, c);
+  if (!(oh > 0 && ow > 0 && oh <= th && ow <= tw && (th - oh) % 2 === 0 && (tw - ow) % 2 === 0)) {
+    throw new Error(
+      `predictTiled: a ${th}x${tw} tile gives a ${oh}x${ow} output; tiling needs an output that is the ` +
+        'input or a centred crop of it (same resolution). Choose another tileSize.',
+    );
+  }
+  const my = (th - oh) / 2;
+  const mx = (tw - ow) / 2;
+  const align = checkInteger('predictTiled', 'align', options.align ?? downsamplingFactor(model), 1);
+  const overlap = checkInteger(
+    'predictTiled', 'overlap', options.overlap ?? (my > 0 || mx > 0 ? 0 : Math.floor(Math.min(oh, ow) / 4)), 0,
+  );
+  const sy = Math.floor((oh - overlap) / align) * align;
+  const sx = Math.floor((ow - overlap) / align) * align;
+  if (sy <= 0 || sx <= 0) {
+    throw new Error(
+      `predictTiled: output tiles of ${oh}x${ow} with overlap ${overlap} leave no stride that is a multiple ` +
+        `of ${align}; use a larger tileSize or a smaller overlap.`,
+    );
+  }
+  const batchSize = checkInteger('predictTiled', 'batchSize', options.batchSize ?? 4, 1);
+  const xs = tileStarts(w, ow, sx);
+  const tiles = tileStarts(h, oh, sy).flatMap((y0) => xs.map((x0) => [y0, x0] as const));
+  return { th, tw, oh, ow, k, my, mx, tiles, wy: ramp(oh, oh - sy), wx: ramp(ow, ow - sx), batchSize };
+}
+
+/** `optimizeForInference(model)` unless `optimize` is false; the caller disposes a new model. */
+function inferenceModel(model: tf.LayersModel, optimize: unknown): tf.LayersModel {
+  if (checkOptionalBoolean('predictTiled', 'optimize', optimize) === false) return model;
+  try {
+    return optimizeForInference(model);
+  } catch (e) {
+    throw new Error(`predictTiled: ${(e as Error).message}; pass optimize: false to predict with the model as it is.`);
+  }
+}
+
+/**
+ * Cuts the input tiles of `chunk` (mirror-padded at the borders) out of one [h, w, c] image,
+ * predicts them in one call and returns the outputs, [chunk.length, oh, ow, k] as flat data.
+ */
+async function predictChunk(
+  net: tf.LayersModel, img: tf.Tensor3D, chunk: TilePlan['tiles'], plan: TilePlan,
+): Promise<Float32Array> {
+  const { th, tw, oh, ow, k, my, mx } = plan;
+  const [h, w] = img.shape;
+  const input = tf.tidy(() => tf.stack(chunk.map(([y0, x0]) => {
+    const rows = tf.tensor1d(Array.from({ length: th }, (_, i) => reflectIndex(y0 - my + i, h)), 'int32');
+    const cols = tf.tensor1d(Array.from({ length: tw }, (_, i) => reflectIndex(x0 - mx + i, w)), 'int32');
+    return tf.gather(tf.gather(img, rows, 0), cols, 1);
+  })));
+  const raw = net.predict(input);
+  try {
+    const pred = finalPrediction(raw);
+    if (pred.shape[1] !== oh || pred.shape[2] !== ow || pred.shape[3] !== k) {
+      throw new Error(
+        `predictTiled: the model returned [${pred.shape.join(', ')}] for ${th}x${tw} tiles, expected ` +
+          `[${chunk.length}, ${oh}, ${ow}, ${k}]; choose a tileSize the model supports.`,
+      );
+    }
+    return (await pred.data()) as Float32Array;
+  } finally {
+    tf.dispose([input, raw]);
+  }
+}
+
+/**
+ * Predicts one [h, w, c] image tile by tile and blends the tiles: each output pixel is the
+ * ramp-weighted mean of the tiles covering it. Writes [h, w, k] values into `out` at `offset`.
+ */
+async function predictImage(
+  net: tf.LayersModel, img: tf.Tensor3D, plan: TilePlan, out: Float32Array, offset: number,
+): Promise<void> {
+  const { oh, ow, k, tiles, wy, wx, batchSize } = plan;
+  const [h, w] = img.shape;
+  const acc = new Float32Array(h * w * k);
+  const wsum = new Float32Array(h * w);
+  for (let start = 0; start < tiles.length; start += batchSize) {
+    const chunk = tiles.slice(start, start + batchSize);
+    const data = await predictChunk(net, img, chunk, plan);
+    chunk.forEach(([y0, x0], t) => {
+      for (let i = 0; i < oh && y0 + i < h; i++) {
+        for (let j = 0; j < ow && x0 + j < w; j++) {
+          const wt = wy[i] * wx[j];
+          const p = (y0 + i) * w + (x0 + j);
+          wsum[p] += wt;
+          const q = ((t * oh + i) * ow + j) * k;
+          for (let ch = 0; ch < k; ch++) acc[p * k + ch] += wt * data[q + ch];
+        }
+      }
+    });
+  }
+  for (let p = 0; p < h * w; p++) {
+    for (let ch = 0; ch < k; ch++) out[offset + p * k + ch] = acc[p * k + ch] / wsum[p];
+  }
+}
+
 /**
  * Predicts an image of any size tile by tile. `image` is [H, W, C] or [B, H, W, C]; the result
  * has the same rank with the model's output channels, [H, W, K] or [B, H, W, K]. The caller
  * owns (disposes) the returned tensor; the input is not disposed. For multi-output models the
- * first output is used.
+ * first output is used. A model on an ImageNet encoder gets its input normalisation applied to the
+ * image first (see `preprocess`).
  */
 export async function predictTiled(
   model: tf.LayersModel, image: tf.Tensor3D | tf.Tensor4D, options: TiledOptions = {},
@@ -159,103 +318,30 @@ export async function predictTiled(
   if (image.rank !== 3 && image.rank !== 4) {
     throw new Error(`predictTiled: image must be [H, W, C] or [B, H, W, C], got shape [${image.shape.join(', ')}].`);
   }
-  const batched = (image.rank === 3 ? image.expandDims(0) : image) as tf.Tensor4D;
+  const preprocess = inputPreprocessor(model, options.preprocess, 'predictTiled');
+  let batched = (image.rank === 3 ? image.expandDims(0) : image) as tf.Tensor4D;
+  let net = model;
   try {
     const [b, h, w, c] = batched.shape;
-    const inShape = model.inputs[0].shape;
-    if (inShape[3] != null && inShape[3] !== c) {
-      throw new Error(`predictTiled: the model expects ${inShape[3]} input channels but the image has ${c}.`);
+    const plan = planTiles(model, h, w, c, options);
+    if (preprocess !== null) {
+      const normalized = preprocess(batched) as tf.Tensor4D;
+      if (batched !== image) batched.dispose();
+      batched = normalized;
     }
-    let th: number;
-    let tw: number;
-    if (options.tileSize !== undefined) [th, tw] = pair(options.tileSize, 'tileSize');
-    else if (inShape[1] != null && inShape[2] != null) [th, tw] = [inShape[1], inShape[2]];
-    else {
-      throw new Error(
-        'predictTiled: the model accepts any input size; pass tileSize (for the classic UNet a valid ' +
-          'input size, see unetValidInputSize).',
-      );
-    }
-    if ((inShape[1] != null && inShape[1] !== th) || (inShape[2] != null && inShape[2] !== tw)) {
-      throw new Error(`predictTiled: tileSize ${th}x${tw} differs from the model's fixed input ${inShape[1]}x${inShape[2]}.`);
-    }
-    const outShape = outputShapeFor(model, th, tw, c);
-    const [oh, ow, k] = [outShape[1], outShape[2], outShape[3]];
-    if (!(oh > 0 && ow > 0 && oh <= th && ow <= tw && (th - oh) % 2 === 0 && (tw - ow) % 2 === 0)) {
-      throw new Error(
-        `predictTiled: a ${th}x${tw} tile gives a ${oh}x${ow} output; tiling needs an output that is the ` +
-          'input or a centred crop of it (same resolution). Choose another tileSize.',
-      );
-    }
-    const my = (th - oh) / 2;
-    const mx = (tw - ow) / 2;
-    const align = options.align ?? downsamplingFactor(model);
-    if (!Number.isInteger(align) || align < 1) throw new Error(`predictTiled: align must be an integer >= 1, got ${String(align)}.`);
-    const overlap = options.overlap ?? (my > 0 || mx > 0 ? 0 : Math.floor(Math.min(oh, ow) / 4));
-    if (!Number.isInteger(overlap) || overlap < 0) throw new Error(`predictTiled: overlap must be an integer >= 0, got ${String(overlap)}.`);
-    const sy = Math.floor((oh - overlap) / align) * align;
-    const sx = Math.floor((ow - overlap) / align) * align;
-    if (sy <= 0 || sx <= 0) {
-      throw new Error(
-        `predictTiled: output tiles of ${oh}x${ow} with overlap ${overlap} leave no stride that is a multiple ` +
-          `of ${align}; use a larger tileSize or a smaller overlap.`,
-      );
-    }
-    const batchSize = options.batchSize ?? 4;
-    if (!Number.isInteger(batchSize) || batchSize < 1) throw new Error(`predictTiled: batchSize must be an integer >= 1, got ${String(batchSize)}.`);
-    const ys = tileStarts(h, oh, sy);
-    const xs = tileStarts(w, ow, sx);
-    const wy = ramp(oh, oh - sy);
-    const wx = ramp(ow, ow - sx);
-    const tiles = ys.flatMap((y0) => xs.map((x0) => [y0, x0] as const));
-    const result = new Float32Array(b * h * w * k);
+    net = inferenceModel(model, options.optimize);
+    const result = new Float32Array(b * h * w * plan.k);
     for (let bi = 0; bi < b; bi++) {
-      const acc = new Float32Array(h * w * k);
-      const wsum = new Float32Array(h * w);
-      for (let start = 0; start < tiles.length; start += batchSize) {
-        const chunk = tiles.slice(start, start + batchSize);
-        const input = tf.tidy(() => {
-          const img = batched.slice([bi, 0, 0, 0], [1, h, w, c]).reshape([h, w, c]);
-          return tf.stack(chunk.map(([y0, x0]) => {
-            const rows = tf.tensor1d(Array.from({ length: th }, (_, i) => reflectIndex(y0 - my + i, h)), 'int32');
-            const cols = tf.tensor1d(Array.from({ length: tw }, (_, i) => reflectIndex(x0 - mx + i, w)), 'int32');
-            return tf.gather(tf.gather(img, rows, 0), cols, 1);
-          }));
-        });
-        const raw = model.predict(input);
-        const outs = Array.isArray(raw) ? raw : [raw];
-        let data: Float32Array;
-        try {
-          const pred = outs[0];
-          if (pred.shape[1] !== oh || pred.shape[2] !== ow || pred.shape[3] !== k) {
-            throw new Error(
-              `predictTiled: the model returned [${pred.shape.join(', ')}] for ${th}x${tw} tiles, expected ` +
-                `[${chunk.length}, ${oh}, ${ow}, ${k}]; choose a tileSize the model supports.`,
-            );
-          }
-          data = (await pred.data()) as Float32Array;
-        } finally {
-          tf.dispose([input, ...outs]);
-        }
-        chunk.forEach(([y0, x0], t) => {
-          for (let i = 0; i < oh && y0 + i < h; i++) {
-            for (let j = 0; j < ow && x0 + j < w; j++) {
-              const wt = wy[i] * wx[j];
-              const p = (y0 + i) * w + (x0 + j);
-              wsum[p] += wt;
-              const q = ((t * oh + i) * ow + j) * k;
-              for (let ch = 0; ch < k; ch++) acc[p * k + ch] += wt * data[q + ch];
-            }
-          }
-        });
-      }
-      const base = bi * h * w * k;
-      for (let p = 0; p < h * w; p++) {
-        for (let ch = 0; ch < k; ch++) result[base + p * k + ch] = acc[p * k + ch] / wsum[p];
+      const img = tf.tidy(() => batched.slice([bi, 0, 0, 0], [1, h, w, c]).reshape([h, w, c]) as tf.Tensor3D);
+      try {
+        await predictImage(net, img, plan, result, bi * h * w * plan.k);
+      } finally {
+        img.dispose();
       }
     }
-    return image.rank === 3 ? tf.tensor3d(result, [h, w, k]) : tf.tensor4d(result, [b, h, w, k]);
+    return image.rank === 3 ? tf.tensor3d(result, [h, w, plan.k]) : tf.tensor4d(result, [b, h, w, plan.k]);
   } finally {
     if (batched !== image) batched.dispose();
+    if (net !== model) net.dispose();
   }
 }

@@ -1,5 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
-import { LossFunction, checkFiniteNumber, withName } from './common.js';
+import type { LossFunction } from './common.js';
+import { withName } from '../util/outputs.js';
+import { checkFiniteNumber } from '../util/validate.js';
 
 /** Checks that `loss` is callable and returns a scalar result tensor; used by combinators. */
 export function callScalarLoss(

@@ -1,16 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
-import {
-  BaseLossOptions,
-  EPSILON,
-  LossFunction,
-  OutputMode,
-  checkModeOption,
-  checkWeightArray,
-  checkWeightCount,
-  makeLoss,
-  resolveMode,
-  unpackWeightChannel,
-} from './common.js';
+import { BaseLossOptions, EPSILON, LossFunction, checkWeightArray, checkWeightCount, makeLoss } from './common.js';
+import { OutputMode, checkModeOption, resolveMode, unpackWeightChannel } from '../util/outputs.js';
 
 /**
  * Element-wise binary cross-entropy. Probabilities are clipped to [ε, 1−ε]; logits use the

@@ -1,5 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
-import { LossFunction, checkFiniteNumber, withName } from './common.js';
+import type { LossFunction } from './common.js';
+import { withName } from '../util/outputs.js';
+import { checkFiniteNumber, checkInteger } from '../util/validate.js';
 import { callScalarLoss, checkLossFunction } from './combine.js';
 
 /**
@@ -21,12 +23,7 @@ export function deepSupervisionLosses(
 ): LossFunction[] {
   const where = 'deepSupervisionLosses';
   checkLossFunction(where, loss, 'loss');
-  const checkCount = (n: unknown, label: string): number => {
-    if (typeof n !== 'number' || !Number.isInteger(n) || n < 1) {
-      throw new Error(`${where}: ${label} must be a positive integer, got ${String(n)}.`);
-    }
-    return n;
-  };
+  const checkCount = (n: unknown, label: string): number => checkInteger(where, label, n);
   let weights: number[];
   if (typeof weightsOrCount === 'number') {
     const n = checkCount(weightsOrCount, 'the number of outputs');

@@ -1,16 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
-import {
-  BaseLossOptions,
-  EPSILON,
-  LossFunction,
-  OutputMode,
-  checkFiniteNumber,
-  checkModeOption,
-  checkWeightArray,
-  checkWeightCount,
-  makeLoss,
-  resolveMode,
-} from './common.js';
+import { BaseLossOptions, EPSILON, LossFunction, checkWeightArray, checkWeightCount, makeLoss } from './common.js';
+import { OutputMode, checkModeOption, resolveMode } from '../util/outputs.js';
+import { checkFiniteNumber } from '../util/validate.js';
 import { categoricalLogProbabilities } from './crossEntropy.js';
 
 /** Stable log σ(z) = min(z, 0) − log(1 + e^(−|z|)). */

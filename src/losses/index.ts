@@ -3,7 +3,8 @@ import { dice, jaccard, tversky } from './overlap.js';
 import { focal } from './focal.js';
 import { combine } from './combine.js';
 
-export type { BaseLossOptions, LossFunction, OutputMode } from './common.js';
+export type { BaseLossOptions, LossFunction } from './common.js';
+export type { OutputMode } from '../util/outputs.js';
 export type { WeightedCrossEntropyOptions } from './crossEntropy.js';
 export type {
   DiceLossOptions,

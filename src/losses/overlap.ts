@@ -3,17 +3,14 @@ import {
   BaseLossOptions,
   EPSILON,
   LossFunction,
-  OutputMode,
-  checkFiniteNumber,
-  checkModeOption,
   checkWeightArray,
   checkWeightCount,
   classWeightedMean,
   makeLoss,
-  resolveMode,
   spatialAxes,
-  toProbabilities,
 } from './common.js';
+import { OutputMode, checkModeOption, resolveMode, toProbabilities } from '../util/outputs.js';
+import { checkFiniteNumber } from '../util/validate.js';
 
 /** Options shared by the region-overlap losses (dice, jaccard, tversky). */
 export interface OverlapLossOptions extends BaseLossOptions {

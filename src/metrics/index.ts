@@ -1,14 +1,14 @@
 import * as tf from '@tensorflow/tfjs';
 import {
   OutputMode,
-  checkFiniteNumber,
   checkModeOption,
   checkPair,
   resolveMode,
   toProbabilities,
   unpackWeightChannel,
   withName,
-} from '../losses/common.js';
+} from '../util/outputs.js';
+import { checkFiniteNumber, checkInteger } from '../util/validate.js';
 
 /** Options of the hard segmentation metrics. */
 export interface MetricOptions {
@@ -98,9 +98,7 @@ function overlapMetric(
 ): SegmentationMetric {
   const threshold = validateMetricOptions(defaultName, options);
   const { classIndex } = options;
-  if (classIndex !== undefined && (!Number.isInteger(classIndex) || classIndex < 0)) {
-    throw new Error(`${defaultName}: classIndex must be a non-negative integer, got ${classIndex}.`);
-  }
+  if (classIndex !== undefined) checkInteger(defaultName, 'classIndex', classIndex, 0);
   const name =
     options.name ?? (classIndex === undefined ? defaultName : `${defaultName}_class${classIndex}`);
 

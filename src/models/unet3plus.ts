@@ -1,18 +1,22 @@
-import * as tf from '@tensorflow/tfjs';
-import { ClassGate, CLASS_GATE_ACTIVATIONS, type ClassGateActivation } from '../layers/classGate.js';
-import { convBlock } from '../layers/convBlock.js';
-import { upsampleBy } from '../layers/upsample.js';
+import type * as tf from '@tensorflow/tfjs';
+import { unet3PlusDecoder } from '../decoders/unet3plus.js';
+import { CONV_ENCODER_NAMING } from '../encoders/convBlocks.js';
+import { CGM_OUTPUT_NAME, cgmBranch, gateByClass } from '../heads/classification.js';
+import { segmentationHead } from '../heads/segmentation.js';
+import { CLASS_GATE_ACTIVATIONS, type ClassGateActivation } from '../layers/classGate.js';
+import { plainEncoder } from './plainEncoder.js';
+import { PLAIN_ENCODER, finishModel, type ModelDescription, type OutputRole } from './info.js';
 import {
   type CommonModelOptions,
-  type ResolvedCommonOptions,
   COMMON_OPTION_KEYS,
   checkBooleanOption,
   checkDivisibleInput,
   checkOptionKeys,
   isPositiveInt,
-  outputHead,
   resolveCommonOptions,
 } from './options.js';
+
+export { CGM_OUTPUT_NAME, cgmTargets, type CgmTargetsOptions } from '../heads/classification.js';
 
 /**
  * Options of UNet 3+ (Huang et al., ICASSP 2020). The shared `upsampling` option does not apply:
@@ -33,9 +37,6 @@ export const UNET3PLUS_OPTION_KEYS: readonly string[] = [
   'deepSupervision',
   'cgm',
 ];
-
-/** Name of the `cls` output of a CGM model. */
-export const CGM_OUTPUT_NAME = 'cls';
 
 /**
  * Output names of a UNet 3+ model with `levels = filters.length` levels, in model output order:
@@ -70,150 +71,108 @@ export function buildUNet3Plus(options: UNet3PlusOptions = {}): tf.LayersModel {
     batchNorm: true,
     name: 'unet3plus',
   });
-  const catChannels = options.catChannels ?? opts.filters[0]!;
+  const extra = resolveUNet3PlusExtras('unet3+', options, opts.finalActivation, opts.filters[0]!);
+  checkDivisibleInput('unet3+', opts.inputShape, opts.filters.length - 1);
+  const sizeRule = { model: 'unet3+', rule: 'divisible', depth: opts.filters.length - 1 } as const;
+  const { input, pyramid, layers } = plainEncoder(opts, 'same', CONV_ENCODER_NAMING.unet3Plus, sizeRule);
+  const { upsampling: _unused, ...recorded } = opts; // not a UNet 3+ option
+  return unet3PlusModel(
+    input,
+    { name: opts.name, architecture: 'unet3+', encoder: PLAIN_ENCODER, pyramid, options: { ...recorded, ...extra } },
+    { ...layers, ...extra, numClasses: opts.numClasses, finalActivation: opts.finalActivation, firstFeature: 0 },
+  );
+}
+
+/** The UNet 3+ options beyond the common ones, resolved. */
+export interface UNet3PlusExtras {
+  catChannels: number;
+  deepSupervision: boolean;
+  cgm: boolean;
+}
+
+/** Validates `catChannels`, `deepSupervision` and `cgm` (and that the CGM can gate `finalActivation`). */
+export function resolveUNet3PlusExtras(
+  model: string,
+  options: { catChannels?: number; deepSupervision?: boolean; cgm?: boolean },
+  finalActivation: string,
+  defaultCatChannels: number,
+): UNet3PlusExtras {
+  const catChannels = options.catChannels ?? defaultCatChannels;
   if (!isPositiveInt(catChannels)) {
-    throw new Error(`unet3+: catChannels must be a positive integer, got ${String(catChannels)}`);
+    throw new Error(`${model}: catChannels must be a positive integer, got ${String(catChannels)}`);
   }
-  checkBooleanOption('unet3+', 'deepSupervision', options.deepSupervision);
-  checkBooleanOption('unet3+', 'cgm', options.cgm);
+  checkBooleanOption(model, 'deepSupervision', options.deepSupervision);
+  checkBooleanOption(model, 'cgm', options.cgm);
   const cgm = options.cgm ?? false;
   if (cgm && options.deepSupervision === false) {
     throw new Error(
-      'unet3+: cgm: true implies deep supervision (the CGM gates every side output); ' +
+      `${model}: cgm: true implies deep supervision (the CGM gates every side output); ` +
         'leave deepSupervision unset or set it to true',
     );
   }
   const deepSupervision = options.deepSupervision ?? cgm;
-  if (cgm && !CLASS_GATE_ACTIVATIONS.includes(opts.finalActivation as ClassGateActivation)) {
+  if (cgm && !CLASS_GATE_ACTIVATIONS.includes(finalActivation as ClassGateActivation)) {
     throw new Error(
-      `unet3+: cgm gates probabilities, so finalActivation must be 'sigmoid' or 'softmax', ` +
-        `got '${opts.finalActivation}'`,
+      `${model}: cgm gates probabilities, so finalActivation must be 'sigmoid' or 'softmax', ` +
+        `got '${finalActivation}'`,
     );
   }
-  checkDivisibleInput('unet3+', opts.inputShape, opts.filters.length - 1);
-  return unet3PlusGraph(opts, { catChannels, deepSupervision, cgm });
+  return { catChannels, deepSupervision, cgm };
 }
 
-function unet3PlusGraph(
-  opts: ResolvedCommonOptions,
-  extra: { catChannels: number; deepSupervision: boolean; cgm: boolean },
-): tf.LayersModel {
-  const { filters, name } = opts;
-  const levels = filters.length;
-  const unit = (x: tf.SymbolicTensor, f: number, convs: number, unitName: string) =>
-    convBlock(x, {
-      filters: f,
-      convs,
-      padding: 'same',
-      batchNorm: opts.batchNorm,
-      activation: opts.activation,
-      dropout: opts.dropout,
-      kernelInitializer: opts.kernelInitializer,
-      name: unitName,
-    });
-  const pool = (x: tf.SymbolicTensor, factor: number, poolName: string) =>
-    // kernel = stride, 'same' padding = PyTorch's ceil_mode.
-    tf.layers
-      .maxPooling2d({ poolSize: factor, strides: factor, padding: 'same', name: poolName })
-      .apply(x) as tf.SymbolicTensor;
-
-  const input = tf.input({ shape: opts.inputShape, name: 'input' });
-  // Encoder: enc[s] is the paper's X_En^s (1-based); enc[levels] is the bottleneck.
-  const enc: tf.SymbolicTensor[] = [];
-  let x = input;
-  for (let s = 1; s <= levels; s++) {
-    if (s > 1) x = pool(x, 2, `pool${s - 1}`);
-    x = unit(x, filters[s - 1]!, 2, `enc${s}`);
-    enc[s] = x;
-  }
-  // Decoder: dec[d] is X_De^d; the bottleneck serves as dec[levels].
-  const dec: tf.SymbolicTensor[] = [];
-  dec[levels] = enc[levels]!;
-  for (let d = levels - 1; d >= 1; d--) {
-    const parts: tf.SymbolicTensor[] = [];
-    for (let s = 1; s <= levels; s++) {
-      let src: tf.SymbolicTensor;
-      let tag: string;
-      if (s < d) {
-        tag = `dec${d}_enc${s}`;
-        src = pool(enc[s]!, 2 ** (d - s), `${tag}_pool`);
-      } else if (s === d) {
-        tag = `dec${d}_enc${s}`;
-        src = enc[s]!;
-      } else {
-        tag = `dec${d}_dec${s}`;
-        src = upsampleBy(dec[s]!, 2 ** (s - d), 'bilinear', `${tag}_up`);
-      }
-      parts.push(unit(src, extra.catChannels, 1, tag));
-    }
-    const cat = tf.layers.concatenate({ axis: -1, name: `dec${d}_concat` }).apply(parts) as tf.SymbolicTensor;
-    dec[d] = unit(cat, extra.catChannels * levels, 1, `dec${d}_fuse`);
-  }
-
-  // Heads: conv3×3 → (bilinear ×2^(k−1)) → finalActivation. Output k is named `d<k>`.
-  const gated = extra.cgm;
-  const heads = extra.deepSupervision ? levels : 1;
-  const seg: tf.SymbolicTensor[] = [];
-  for (let k = 1; k <= heads; k++) {
-    let y = outputHead(dec[k]!, {
-      numClasses: opts.numClasses,
-      finalActivation: 'linear',
-      kernelSize: 3,
-      kernelInitializer: opts.kernelInitializer,
-      name: `d${k}_conv`,
-    });
-    if (k > 1) y = upsampleBy(y, 2 ** (k - 1), 'bilinear', `d${k}_up`);
-    y = tf.layers
-      .activation({ activation: opts.finalActivation as never, name: gated ? `d${k}_prob` : `d${k}` })
-      .apply(y) as tf.SymbolicTensor;
-    seg.push(y);
-  }
-  if (!extra.cgm) return tf.model({ inputs: input, outputs: seg.length === 1 ? seg[0]! : seg, name });
-
-  // Classification-guided module on the bottleneck: Dropout(0.5) → 1×1 conv → 2 → global max-pool → sigmoid.
-  let c = tf.layers.dropout({ rate: 0.5, name: 'cls_dropout' }).apply(enc[levels]!) as tf.SymbolicTensor;
-  c = tf.layers
-    .conv2d({ filters: 2, kernelSize: 1, kernelInitializer: opts.kernelInitializer as never, name: 'cls_conv' })
-    .apply(c) as tf.SymbolicTensor;
-  c = tf.layers.globalMaxPooling2d({ name: 'cls_pool' }).apply(c) as tf.SymbolicTensor;
-  const cls = tf.layers.activation({ activation: 'sigmoid', name: CGM_OUTPUT_NAME }).apply(c) as tf.SymbolicTensor;
-  const outputs = seg.map(
-    (y, i) =>
-      new ClassGate({ activation: opts.finalActivation as ClassGateActivation, name: `d${i + 1}` }).apply([
-        y,
-        cls,
-      ]) as tf.SymbolicTensor,
-  );
-  return tf.model({ inputs: input, outputs: [...outputs, cls], name });
-}
-
-/** Options of {@link cgmTargets}. */
-export interface CgmTargetsOptions {
-  /** A pixel is "object" when a non-background value exceeds this. Default 0.5. */
-  threshold?: number;
+/** Everything {@link unet3PlusModel} needs besides the pyramid. */
+export interface UNet3PlusModelOptions extends UNet3PlusExtras {
+  numClasses: number;
+  finalActivation: string;
+  batchNorm: boolean;
+  /** BatchNormalization momentum (Keras convention). Default 0.9. */
+  batchNormMomentum?: number;
+  activation: string;
+  dropout: number;
+  kernelInitializer: string;
+  /** 0: every feature (the plain encoder); 1: leave out f0 (an ImageNet encoder, f0 = the input). */
+  firstFeature: 0 | 1;
+  /** BatchNormalization epsilon of the decoder units (default tfjs's 1e-3; encoder models: PyTorch's 1e-5). */
+  batchNormEpsilon?: number;
 }
 
 /**
- * Targets of the CGM's `cls` output from a batch of masks `[B, H, W, C]`: `[B, 2]` float32 one-hot
- * `[empty, object]`, where an image holds an object when any pixel is non-background:
- * - `C = 1` (binary masks, or integer class maps with 0 = background): any value > `threshold`;
- * - `C > 1` (one-hot, channel 0 = background): any value of channels 1.. > `threshold`.
+ * UNet 3+ on a pyramid: {@link unet3PlusDecoder}, then the heads: on stage k (k = 1 only, or
+ * 1 … n with deep supervision) a conv3×3 to `numClasses` (`d{k}_conv`), its logits resized
+ * bilinearly to full resolution by the stage's stride (`d{k}_up`, when the stride is > 1), then
+ * `finalActivation` (`d{k}`). With the CGM ({@link cgmBranch} on the deepest feature) every head
+ * is gated by a `ClassGate` named `d{k}` and `cls` is the last output.
  */
-export function cgmTargets(masks: tf.Tensor, opts: CgmTargetsOptions = {}): tf.Tensor2D {
-  if (!(masks instanceof tf.Tensor) || masks.rank !== 4) {
-    const shape = masks instanceof tf.Tensor ? JSON.stringify(masks.shape) : typeof masks;
-    throw new Error(`cgmTargets: masks must be a [batch, height, width, channels] tensor, got ${shape}`);
+export function unet3PlusModel(
+  inputs: tf.SymbolicTensor | tf.SymbolicTensor[],
+  desc: ModelDescription,
+  opts: UNet3PlusModelOptions,
+): tf.LayersModel {
+  const { stages, strides } = unet3PlusDecoder(desc.pyramid, opts);
+  const heads = opts.deepSupervision ? stages.length : 1;
+  const seg: tf.SymbolicTensor[] = [];
+  for (let k = 1; k <= heads; k++) {
+    seg.push(
+      segmentationHead(stages[k - 1]!, {
+        numClasses: opts.numClasses,
+        activation: opts.finalActivation,
+        kernelSize: 3,
+        kernelInitializer: opts.kernelInitializer,
+        name: `d${k}_conv`,
+        upsample: strides[k - 1]!,
+        upsampleName: `d${k}_up`,
+        activationName: opts.cgm ? `d${k}_prob` : `d${k}`,
+      }),
+    );
   }
-  const threshold = opts.threshold ?? 0.5;
-  if (typeof threshold !== 'number' || !Number.isFinite(threshold)) {
-    throw new Error(`cgmTargets: threshold must be a finite number, got ${String(threshold)}`);
-  }
-  const [b, h, w, c] = masks.shape as [number, number, number, number];
-  if (c < 1) throw new Error('cgmTargets: masks have no channels');
-  return tf.tidy(() => {
-    const foreground = c === 1 ? masks : tf.slice(masks, [0, 0, 0, 1], [b, h, w, c - 1]);
-    const peak = tf.max(tf.reshape(tf.cast(foreground, 'float32'), [b, -1]), 1);
-    const object = tf.cast(tf.greater(peak, threshold), 'int32');
-    return tf.oneHot(object, 2).cast('float32') as tf.Tensor2D;
-  });
+  const role = (k: number): OutputRole => (k === 0 ? 'segmentation' : 'deep-supervision');
+  if (!opts.cgm) return finishModel(inputs, seg.map((tensor, k) => ({ tensor, role: role(k) })), desc);
+  const deepest = desc.pyramid.features[desc.pyramid.features.length - 1]!;
+  const cls = cgmBranch(deepest, { kernelInitializer: opts.kernelInitializer });
+  const gated = gateByClass(seg, cls, opts.finalActivation as ClassGateActivation, seg.map((_, i) => `d${i + 1}`));
+  return finishModel(
+    inputs,
+    [...gated.map((tensor, k) => ({ tensor, role: role(k) })), { tensor: cls, role: 'classification' as const }],
+    desc,
+  );
 }

@@ -19,5 +19,5 @@ export function buildUNetPadded(options: UNetPaddedOptions = {}): tf.LayersModel
     name: 'unet_padded',
   });
   checkDivisibleInput('unet-padded', opts.inputShape, opts.filters.length - 1);
-  return unetGraph(opts, 'same');
+  return unetGraph(opts, 'same', 'unet-padded');
 }

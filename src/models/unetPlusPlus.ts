@@ -1,15 +1,27 @@
 import * as tf from '@tensorflow/tfjs';
-import { convBlock } from '../layers/convBlock.js';
-import { upsample2x } from '../layers/upsample.js';
+import type { ResolvedSmpDecoderOptions } from '../decoders/modules.js';
+import { smpUnetPlusPlusDecoder, unetPlusPlusDecoder } from '../decoders/unetPlusPlus.js';
+import { CONV_ENCODER_NAMING } from '../encoders/convBlocks.js';
+import { segmentationHead } from '../heads/segmentation.js';
+import {
+  PLAIN_ENCODER,
+  finishModel,
+  modelInfo,
+  setModelInfo,
+  type ModelDescription,
+  type ModelInfo,
+  type OutputRole,
+} from './info.js';
 import {
   type CommonModelOptions,
   COMMON_OPTION_KEYS,
   checkBooleanOption,
   checkDivisibleInput,
   checkOptionKeys,
-  outputHead,
   resolveCommonOptions,
 } from './options.js';
+import { plainEncoder } from './plainEncoder.js';
+import { smpSegmentationHead, type PyramidHeadOptions } from './unet.js';
 
 /** Options of UNet++ (Zhou et al., 2018). */
 export interface UNetPlusPlusOptions extends CommonModelOptions {
@@ -59,69 +71,113 @@ export function buildUNetPlusPlus(options: UNetPlusPlusOptions = {}): tf.LayersM
     batchNorm: true,
     name: 'unet_plus_plus',
   });
-  const { filters } = opts;
-  const depth = filters.length - 1;
+  const depth = opts.filters.length - 1;
   checkDivisibleInput(MODEL, opts.inputShape, depth);
 
-  const block = (x: tf.SymbolicTensor, level: number, name: string) =>
-    convBlock(x, {
-      filters: filters[level]!,
-      padding: 'same',
-      batchNorm: opts.batchNorm,
-      activation: opts.activation,
-      dropout: opts.dropout,
-      kernelInitializer: opts.kernelInitializer,
-      name,
-    });
-
-  const input = tf.input({ shape: opts.inputShape, name: 'input' });
-  // nodes[i][j] = X^{i,j}
-  const nodes: tf.SymbolicTensor[][] = Array.from({ length: depth + 1 }, () => []);
-  let x = input;
-  for (let i = 0; i <= depth; i++) {
-    if (i > 0) {
-      x = tf.layers.maxPooling2d({ poolSize: 2, strides: 2, name: `pool${i - 1}` }).apply(nodes[i - 1]![0]!) as tf.SymbolicTensor;
-    }
-    nodes[i]![0] = block(x, i, `x${i}_0`);
-  }
-  // Column by column, so that X^{i+1,j-1} exists before X^{i,j}.
-  for (let j = 1; j <= depth; j++) {
-    for (let i = 0; i + j <= depth; i++) {
-      const up = upsample2x(nodes[i + 1]![j - 1]!, {
-        mode: opts.upsampling,
-        filters: filters[i]!,
-        kernelInitializer: opts.kernelInitializer,
-        name: `x${i}_${j}_up`,
-      });
-      const cat = tf.layers
-        .concatenate({ axis: -1, name: `x${i}_${j}_concat` })
-        .apply([...nodes[i]!.slice(0, j), up]) as tf.SymbolicTensor;
-      nodes[i]![j] = block(cat, i, `x${i}_${j}`);
-    }
-  }
-  const head = (j: number) =>
-    outputHead(nodes[0]![j]!, {
+  const { input, pyramid, layers } = plainEncoder(opts, 'same', CONV_ENCODER_NAMING.unetPlusPlus, { model: MODEL, rule: 'divisible', depth });
+  const top = unetPlusPlusDecoder(pyramid, { ...layers, upsampling: opts.upsampling });
+  const levels = deepSupervision ? Array.from({ length: depth }, (_, k) => depth - k) : [depth];
+  const outputs = levels.map((j, k) => ({
+    tensor: segmentationHead(top[j]!, {
       numClasses: opts.numClasses,
-      finalActivation: opts.finalActivation,
+      activation: opts.finalActivation,
       kernelInitializer: opts.kernelInitializer,
       name: unetPlusPlusHeadName(j),
-    });
-  const levels = deepSupervision ? Array.from({ length: depth }, (_, k) => depth - k) : [depth];
-  return tf.model({ inputs: input, outputs: levels.map(head), name: opts.name });
+    }),
+    role: roleOf(k),
+  }));
+  return finishModel(input, outputs, {
+    name: opts.name,
+    architecture: MODEL,
+    encoder: PLAIN_ENCODER,
+    pyramid,
+    options: { ...opts, deepSupervision },
+  });
 }
 
-/** L of a UNet++ model (its number of poolings), read from the encoder node names `x{i}_0_conv1`. */
-function unetPlusPlusDepth(model: tf.LayersModel): number {
-  const names = new Set(model.layers.map((l) => l.name));
-  if (!names.has('x0_0_conv1') || !names.has('x1_0_conv1')) {
+function roleOf(k: number): OutputRole {
+  return k === 0 ? 'segmentation' : 'deep-supervision';
+}
+
+/**
+ * segmentation_models.pytorch's `UnetPlusPlus` on an encoder's pyramid: {@link smpUnetPlusPlusDecoder}
+ * and SMP's segmentation head (`segmentation_head.0`). With `deepSupervision`, what SMP lacks: a
+ * conv3×3 head on each stride-2 node, the paper's X^{0,j} for j = D−1 … 1 (`deep_supervision.{j}.0`),
+ * its logits upsampled ×2 bilinearly (PyTorch's rule, `deep_supervision.{j}.upsample`), then
+ * `finalActivation` (`deep_supervision.{j}.activation`). Outputs, final first:
+ * `[segmentation_head.0, deep_supervision.{D−1}.activation, …, deep_supervision.1.activation]`.
+ */
+export function smpUnetPlusPlusModel(
+  inputs: tf.SymbolicTensor | tf.SymbolicTensor[],
+  desc: ModelDescription,
+  opts: ResolvedSmpDecoderOptions & PyramidHeadOptions & { deepSupervision: boolean },
+): tf.LayersModel {
+  if (opts.decoderCenterBlock) {
     throw new Error(
-      `pruneUNetPlusPlus: model '${model.name}' is not a UNet++ built by buildUNetPlusPlus / ` +
-        `createModel('unet++') (no encoder layers x0_0_conv1, x1_0_conv1)`,
+      'unet++: decoderCenterBlock does not apply: segmentation_models.pytorch\'s UnetPlusPlus builds a center ' +
+        'block for VGG encoders but never applies it. Remove the option',
     );
   }
+  const { output, stride2 } = smpUnetPlusPlusDecoder(desc.pyramid, opts);
+  const depth = desc.pyramid.features.length - 1;
+  const sides = opts.deepSupervision
+    ? stride2.map((node, d) => {
+        const j = depth - 1 - d;
+        return segmentationHead(node, {
+          numClasses: opts.numClasses,
+          activation: opts.finalActivation,
+          kernelSize: 3,
+          name: `deep_supervision.${j}.0`,
+          upsample: 2,
+          upsampleRule: 'torch',
+          upsampleName: `deep_supervision.${j}.upsample`,
+          activationName: `deep_supervision.${j}.activation`,
+        });
+      })
+    : [];
+  const outputs = [smpSegmentationHead(output, opts), ...sides].map((tensor, k) => ({ tensor, role: roleOf(k) }));
+  return finishModel(inputs, outputs, desc);
+}
+
+/** L of a UNet++ model built before models carried their {@link ModelInfo}: from the encoder node names `x{i}_0_conv1`. */
+function depthFromLayerNames(model: tf.LayersModel): number {
+  const names = new Set(model.layers.map((l) => l.name));
+  if (!names.has('x0_0_conv1') || !names.has('x1_0_conv1')) throw notUNetPlusPlus(model, '(no encoder layers x0_0_conv1, x1_0_conv1)');
   let depth = 1;
   while (names.has(`x${depth + 1}_0_conv1`)) depth++;
   return depth;
+}
+
+function notUNetPlusPlus(model: tf.LayersModel, why: string): Error {
+  return new Error(
+    `pruneUNetPlusPlus: model '${model.name}' is not a UNet++ built by buildUNetPlusPlus / createModel('unet++') ${why}`,
+  );
+}
+
+/**
+ * The depth L of a UNet++ and its segmentation outputs by level (`byLevel.get(k)` = the output
+ * of level k): from the model's {@link ModelInfo} (outputs final first: output k is level L − k),
+ * or, for a model saved before it had one, from the layer names `x{i}_0_conv1` / `head_0_{j}`.
+ */
+function unetPlusPlusLevels(
+  model: tf.LayersModel,
+  info: ModelInfo | null,
+): { depth: number; byLevel: Map<number, tf.SymbolicTensor> } {
+  const byLevel = new Map<number, tf.SymbolicTensor>();
+  if (info === null) {
+    const depth = depthFromLayerNames(model);
+    for (const t of model.outputs) {
+      const m = /^head_0_(\d+)$/.exec(t.sourceLayer.name);
+      if (m) byLevel.set(Number(m[1]), t);
+    }
+    return { depth, byLevel };
+  }
+  if (info.architecture !== MODEL) throw notUNetPlusPlus(model, `(its metadata says '${info.architecture}')`);
+  const depth = info.prunedLevel ?? info.encoderDepth;
+  info.outputs.forEach((o, k) => {
+    if (o.role !== 'classification') byLevel.set(depth - k, model.outputs[k]!);
+  });
+  return { depth, byLevel };
 }
 
 /**
@@ -141,40 +197,53 @@ export function pruneUNetPlusPlus(model: tf.LayersModel, level: number): tf.Laye
   if (!(model instanceof tf.LayersModel)) {
     throw new Error('pruneUNetPlusPlus: model must be a tf.LayersModel built by buildUNetPlusPlus');
   }
-  const depth = unetPlusPlusDepth(model);
+  const info = modelInfo(model);
+  const { depth, byLevel } = unetPlusPlusLevels(model, info);
   if (typeof level !== 'number' || !Number.isInteger(level) || level < 1 || level > depth) {
     throw new Error(
       `pruneUNetPlusPlus: level must be an integer from 1 to ${depth} (the depth of '${model.name}'), got ${String(level)}`,
     );
   }
-  const headName = unetPlusPlusHeadName(level);
-  const output = model.outputs.find((t) => t.sourceLayer.name === headName);
+  const output = byLevel.get(level);
   if (output === undefined) {
+    const headName = info === null || info.encoder === PLAIN_ENCODER ? unetPlusPlusHeadName(level) : `of level ${level}`;
     const has = model.outputs.map((t) => t.sourceLayer.name).join(', ');
     throw new Error(
       `pruneUNetPlusPlus: model '${model.name}' has no output ${headName} (its outputs: ${has}); ` +
         'build it with deepSupervision: true to prune to a level below its depth',
     );
   }
-  if (model.inputs.length !== 1) {
-    throw new Error(`pruneUNetPlusPlus: expected a single-input UNet++, '${model.name}' has ${model.inputs.length} inputs`);
-  }
-  const source = model.inputs[0]!;
-  const input = tf.input({ shape: source.shape.slice(1), dtype: source.dtype, name: 'input' });
   // Replays the graph that produces `output`, memoised by tensor id: each needed layer is applied
-  // once to its replayed inputs, layers not on the path to the head are never touched.
-  const replayed = new Map<number, tf.SymbolicTensor>([[source.id, input]]);
+  // once to its replayed inputs, layers not on the path to the head are never touched. Model inputs
+  // become new inputs of the same shape and name (only those the level needs).
+  const replayed = new Map<number, tf.SymbolicTensor>();
   const replay = (t: tf.SymbolicTensor): tf.SymbolicTensor => {
     const done = replayed.get(t.id);
     if (done !== undefined) return done;
-    if (t.inputs.length === 0) {
+    let result: tf.SymbolicTensor;
+    if (model.inputs.includes(t)) {
+      result = tf.input({ shape: t.shape.slice(1), dtype: t.dtype, name: t.sourceLayer.name });
+    } else if (t.inputs.length === 0) {
       throw new Error(`pruneUNetPlusPlus: tensor of layer '${t.sourceLayer.name}' is not computed from the model input`);
+    } else {
+      const ins = t.inputs.map(replay);
+      const out = t.sourceLayer.apply(ins.length === 1 ? ins[0]! : ins, t.callArgs) as tf.SymbolicTensor | tf.SymbolicTensor[];
+      result = Array.isArray(out) ? out[t.outputTensorIndex ?? 0]! : out;
     }
-    const ins = t.inputs.map(replay);
-    const out = t.sourceLayer.apply(ins.length === 1 ? ins[0]! : ins, t.callArgs) as tf.SymbolicTensor | tf.SymbolicTensor[];
-    const result = Array.isArray(out) ? out[t.outputTensorIndex ?? 0]! : out;
     replayed.set(t.id, result);
     return result;
   };
-  return tf.model({ inputs: input, outputs: replay(output), name: `${model.name}_L${level}` });
+  const prunedOutput = replay(output);
+  const inputs = model.inputs.filter((t) => replayed.has(t.id)).map((t) => replayed.get(t.id)!);
+  const pruned = tf.model({ inputs: inputs.length === 1 ? inputs[0]! : inputs, outputs: prunedOutput, name: `${model.name}_L${level}` });
+  if (info !== null) {
+    const present = new Set(pruned.layers.map((l) => l.name));
+    setModelInfo(pruned, {
+      ...info,
+      encoderFeatures: info.encoderFeatures.filter((n) => present.has(n)),
+      outputs: [{ name: pruned.outputNames[0]!, role: 'segmentation' }],
+      prunedLevel: level,
+    });
+  }
+  return pruned;
 }

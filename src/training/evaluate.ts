@@ -1,6 +1,11 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Batch } from '../data/dataset.js';
+import { inputPreprocessor } from '../encoders/preprocess.js';
+import { finalPrediction } from '../inference/finalPrediction.js';
 import { hardenMasks } from '../metrics/index.js';
+
+// The CLI imports finalPrediction from here; kept until it imports from src/inference.
+export { finalPrediction };
 
 /** Dataset-level hard scores of a segmentation model. */
 export interface SegmentationScores {
@@ -19,7 +24,8 @@ export interface SegmentationScores {
 /**
  * Counts TP/FP/FN per class over whole batches and turns them into Dice and IoU (a class absent
  * from both prediction and truth scores 1). Predictions are thresholded at 0.5 (1 channel) or
- * arg-maxed (several channels). Uses the model's first (final) output.
+ * arg-maxed (several channels). Takes tensors, not a model: `evaluateSegmentation` feeds it the
+ * model's final output.
  */
 export class ScoreAccumulator {
   private tp: number[] = [];
@@ -67,20 +73,25 @@ export class ScoreAccumulator {
   }
 }
 
-/** The final segmentation output of a (possibly multi-output) model's prediction. */
-export function finalPrediction(out: tf.Tensor | tf.Tensor[]): tf.Tensor {
-  return Array.isArray(out) ? out[0]! : out;
+/** Options of {@link evaluateSegmentation}. */
+export interface EvaluateOptions {
+  /**
+   * Normalise the images with the encoder's statistics when the model has an ImageNet encoder
+   * (`modelPreprocessing`; images in [0, 1]). Default true; false when the batches are already normalised.
+   */
+  preprocess?: boolean;
 }
 
 /**
  * Dataset-level hard Dice, IoU and pixel accuracy of `model` over `batches` (e.g.
  * `dataset.batches(8, { split: 'validation' })`). Disposes every batch it consumes.
  */
-export function evaluateSegmentation(model: tf.LayersModel, batches: Iterable<Batch>): SegmentationScores {
+export function evaluateSegmentation(model: tf.LayersModel, batches: Iterable<Batch>, options: EvaluateOptions = {}): SegmentationScores {
+  const preprocess = inputPreprocessor(model, options.preprocess, 'evaluateSegmentation');
   const acc = new ScoreAccumulator();
   for (const { xs, ys } of batches) {
     try {
-      const out = model.predict(xs) as tf.Tensor | tf.Tensor[];
+      const out = (preprocess === null ? model.predict(xs) : tf.tidy(() => model.predict(preprocess(xs)))) as tf.Tensor | tf.Tensor[];
       const pred = finalPrediction(out);
       try {
         acc.add(ys, pred);

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { checkFiniteNumber } from '../losses/common.js';
+import { checkFiniteNumber, invalid, isHeightWidth } from '../util/validate.js';
 import { squaredDistanceTransform } from './distance.js';
 
 export interface UNetWeightMapOptions {
@@ -26,7 +26,7 @@ interface Resolved {
 function resolveOptions(where: string, options: UNetWeightMapOptions): Resolved {
   const w0 = checkFiniteNumber(where, 'w0', options.w0 ?? 10, { min: 0 });
   const sigma = checkFiniteNumber(where, 'sigma', options.sigma ?? 5);
-  if (!(sigma > 0)) throw new Error(`${where}: sigma must be > 0, got ${sigma}.`);
+  if (!(sigma > 0)) throw invalid(where, 'sigma', '> 0', sigma);
   const cw = options.classWeights;
   if (cw !== undefined && cw !== 'balanced') {
     if (!Array.isArray(cw) || cw.length !== 2) {
@@ -144,12 +144,7 @@ export function unetWeightMap(
     throw new Error(`${where}: labels must be an integer typed array (e.g. Int32Array) with a shape, or a tf.Tensor.`);
   }
   const shape = shapeOrOptions;
-  if (
-    !Array.isArray(shape) ||
-    shape.length !== 2 ||
-    !shape.every((d) => Number.isInteger(d) && d > 0) ||
-    shape[0] * shape[1] !== labels.length
-  ) {
+  if (!isHeightWidth(shape) || shape[0] * shape[1] !== labels.length) {
     throw new Error(
       `${where}: shape must be [H, W] with H·W = labels.length (${labels.length}), got ${JSON.stringify(shape)}.`,
     );

@@ -1,0 +1,47 @@
+/**
+ * The Node implementation of LocalFileAccess (file system, environment, stderr). Node-only;
+ * registered by the Node entry (src/node.ts) on import.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { homedir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { registerLocalFileAccess, type LocalFileAccess } from './localFiles.js';
+
+export const nodeFileAccess: LocalFileAccess = {
+  async readFile(path) {
+    const b = await readFile(path);
+    return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+  },
+  async kind(path) {
+    try {
+      const s = await stat(path);
+      return s.isDirectory() ? 'directory' : 'file';
+    } catch {
+      return null;
+    }
+  },
+  async writeFileAtomic(path, bytes) {
+    await mkdir(dirname(path), { recursive: true });
+    const temp = `${path}.${process.pid}-${randomBytes(6).toString('hex')}.partial`;
+    try {
+      await writeFile(temp, bytes);
+      await rename(temp, path);
+    } catch (e) {
+      await rm(temp, { force: true });
+      throw e;
+    }
+  },
+  fileUrlToPath: (url) => fileURLToPath(url),
+  join: (...parts) => join(...parts),
+  resolve: (path) => resolve(path),
+  homeDir: () => homedir(),
+  env: (name) => process.env[name],
+  progressStream: () => process.stderr,
+};
+
+/** Makes the browser-safe loaders able to read local paths and use the disk cache. */
+export function registerNodeFileAccess(): void {
+  registerLocalFileAccess(nodeFileAccess);
+}
