@@ -7,7 +7,8 @@
  *
  * Adam 1e-3, binary cross-entropy on every output. Each configuration runs in its own process
  * (wasm memory never shrinks). Reports the wasm memory after building the model, after each
- * train step, and the step times.
+ * train step, the step times, and the estimate `train()` checks against the 4 GiB before a step
+ * (`estimateTrainingMemory` on the wasm backend, with its default loss).
  *
  * Options: --configs unet++,unet3+  --steps 2  --threads N (wasm threads; default: all cores)  --json
  */
@@ -15,7 +16,8 @@ import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
-import { createModel, initBackend, wasmBackendInfo } from '../src/index.js';
+import { createModel, estimateTrainingMemory, initBackend, wasmBackendInfo } from '../src/index.js';
+import type { MemoryReport, MemoryResult as Result } from './report.js';
 
 export const CONFIGS: Record<string, { model: string; batch: number; options: Record<string, unknown> }> = {
   'unet++': { model: 'unet++', batch: 8, options: { inputShape: [256, 256, 1], filters: [16, 32, 64, 128, 256], deepSupervision: true } },
@@ -24,13 +26,14 @@ export const CONFIGS: Record<string, { model: string; batch: number; options: Re
 const TAG = 'MEMORY_RESULT ';
 const MiB = 2 ** 20;
 
-interface Result {
-  config: string;
-  threads?: number;
-  ok: boolean;
-  error?: string;
-  stepMs: number[];
-  wasmMiB: { afterBuild: number; afterSteps: number[] };
+
+/** `unet++ 256×256×1, filters 16..256, deep supervision, batch 8`. */
+function describe(name: string): string {
+  const c = CONFIGS[name]!;
+  const o = c.options as { inputShape: number[]; filters: number[]; deepSupervision?: boolean; cgm?: boolean };
+  const extras = [o.deepSupervision ? 'deep supervision' : '', o.cgm ? 'CGM' : ''].filter(Boolean);
+  return `${c.model} ${o.inputShape.join('×')}, filters ${o.filters[0]}..${o.filters[o.filters.length - 1]}` +
+    `${extras.length ? `, ${extras.join(', ')}` : ''}, batch ${c.batch}`;
 }
 
 async function run(name: string, steps: number, threads: number | undefined): Promise<Result> {
@@ -38,9 +41,12 @@ async function run(name: string, steps: number, threads: number | undefined): Pr
   if (c === undefined) throw new Error(`bench:memory: unknown config '${name}' (known: ${Object.keys(CONFIGS).join(', ')})`);
   await initBackend('wasm', threads === undefined ? {} : { threads });
   const mem = () => wasmBackendInfo()!.memoryBytes / MiB;
-  const result: Result = { config: name, threads: wasmBackendInfo()!.threads, ok: false, stepMs: [], wasmMiB: { afterBuild: 0, afterSteps: [] } };
+  const result: Result = {
+    config: name, description: describe(name), threads: wasmBackendInfo()!.threads, ok: false, stepMs: [], wasmMiB: { afterBuild: 0, afterSteps: [] },
+  };
   try {
     const net = createModel(c.model, c.options);
+    result.estimateMiB = estimateTrainingMemory(net, { batchSize: c.batch }).bytes / MiB;
     // Per-output losses must return scalars (outputs of different ranks: the CGM's [B, 2]).
     const bce = (t: tf.Tensor, p: tf.Tensor) => tf.metrics.binaryCrossentropy(t, p).mean();
     net.compile({ optimizer: tf.train.adam(1e-3), loss: net.outputs.map(() => bce) });
@@ -87,7 +93,7 @@ async function main(): Promise<void> {
     const line = (r.stdout ?? '').split('\n').find((l) => l.startsWith(TAG));
     const result: Result = line !== undefined
       ? (JSON.parse(line.slice(TAG.length)) as Result)
-      : { config: name, ok: false, error: (r.stderr || `exit ${r.status}`).trim().split('\n').slice(-1)[0], stepMs: [], wasmMiB: { afterBuild: 0, afterSteps: [] } };
+      : { config: name, description: describe(name), ok: false, error: (r.stderr || `exit ${r.status}`).trim().split('\n').slice(-1)[0], stepMs: [], wasmMiB: { afterBuild: 0, afterSteps: [] } };
     results.push(result);
     if (!values.json) {
       const c = CONFIGS[name]!;
@@ -96,11 +102,11 @@ async function main(): Promise<void> {
           (result.ok ? 'trained' : `FAILED: ${result.error}`) +
           `; wasm memory after build ${result.wasmMiB.afterBuild.toFixed(0)} MiB, after each step ` +
           `[${result.wasmMiB.afterSteps.map((m) => m.toFixed(0)).join(', ')}] MiB (limit 4096); ` +
-          `step ms [${result.stepMs.map((m) => m.toFixed(0)).join(', ')}]`,
+          `step ms [${result.stepMs.map((m) => m.toFixed(0)).join(', ')}]; train()'s estimate ${result.estimateMiB?.toFixed(0) ?? '?'} MiB`,
       );
     }
   }
-  if (values.json) console.log(JSON.stringify({ date: new Date().toISOString(), results }, null, 2));
+  if (values.json) console.log(JSON.stringify({ date: new Date().toISOString(), results } satisfies MemoryReport, null, 2));
 }
 
 await main();
