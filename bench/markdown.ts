@@ -3,8 +3,8 @@
  * that no number in it is typed by hand.
  *
  *   npm run bench:md -- --run
- *     runs `npm run bench -- --json`, `npm run bench:memory -- --json` and `npm run bench:profile
- *     -- --json` (1 thread, each model of the bench at 128²), keeps their output in
+ *     runs `npm run bench -- --json`, `npm run bench:memory -- --json` (with and without --train)
+ *     and `npm run bench:profile -- --json` (1 thread, each model of the bench at 128²), keeps their output in
  *     docs/benchmarks.json and writes docs/benchmarks.md from it.
  *   npm run bench:md -- --from docs/benchmarks.json
  *     rewrites docs/benchmarks.md from a kept docs/benchmarks.json (e.g. after changing this script).
@@ -109,11 +109,12 @@ function otherBackendsTable(bench: BenchReport): string | null {
 function bigMemoryTable(memory: MemoryReport): string {
   const rows = memory.results.map((m) => [
     `\`${m.config}\``, m.description ?? '', String(m.threads ?? '—'),
+    m.microBatch === undefined ? 'whole batch (`trainOnBatch`)' : `\`train()\`, \`microBatch: 'auto'\` → ${m.microBatch}`,
     m.ok ? 'trains' : `fails: ${m.error ?? 'unknown error'}`,
     fixed(m.wasmMiB.afterBuild, 0), m.wasmMiB.afterSteps.map((v) => v.toFixed(0)).join(', ') || '—',
     m.estimateMiB === undefined ? '—' : fixed(m.estimateMiB, 0),
   ]);
-  return table(['config', 'model, input, batch', 'threads', 'result', 'wasm MiB after build', 'wasm MiB after each step', 'estimate MiB (train())'], rows, 4);
+  return table(['config', 'model, input, batch', 'threads', 'how', 'result', 'wasm MiB after build', 'wasm MiB after each step', 'estimate MiB (train())'], rows, 5);
 }
 
 function profileTable(profiles: ProfileReport[]): string {
@@ -176,9 +177,11 @@ export function benchmarksMarkdown(data: BenchmarkData): string {
     out.push('');
     out.push('## The largest configurations (`npm run bench:memory`)');
     out.push('');
-    out.push(`Measured ${memory.date.slice(0, 10)}. Each trains with \`trainOnBatch\` (Adam, binary cross-entropy on every output) on the ` +
-      'whole batch, without micro-batches, in its own process; the wasm memory is capped at 4096 MiB. The estimate is what ' +
-      '`train()` checks against that cap before the first step (`estimateTrainingMemory`, [memory](memory.md)).');
+    out.push(`Measured ${memory.date.slice(0, 10)}, each configuration in its own process; the wasm memory is capped at 4096 MiB. ` +
+      '"Whole batch": `trainOnBatch` on the whole batch (Adam, binary cross-entropy on every output), without the memory check; ' +
+      '`train()`: the library\'s training loop (default BCE + Dice loss) with `microBatch: \'auto\'`, which splits the batch into the ' +
+      'largest micro-batches its estimate lets fit. The estimate is what `train()` checks against the cap before the first step ' +
+      '(`estimateTrainingMemory`, [memory](memory.md)).');
     out.push('');
     out.push(bigMemoryTable(memory));
   }
@@ -243,7 +246,9 @@ async function main(): Promise<void> {
   let data: BenchmarkData;
   if (values.run) {
     const bench = runJson<BenchReport>('bench', values['bench-args']!.split(/\s+/).filter(Boolean));
+    // The largest configurations on the whole batch, and through train() with microBatch 'auto'.
     const memory = values['no-memory'] ? undefined : runJson<MemoryReport>('bench:memory', []);
+    if (memory !== undefined) memory.results.push(...runJson<MemoryReport>('bench:memory', ['--train']).results);
     // The profile of every distinct model of the bench, 1 thread, at the bench's batch (128² for the encoder models).
     const profiled = [...new Set(bench.results.map((r) => (r.encoder === null ? r.decoder : `${r.decoder}/${r.encoder}`)))];
     const profiles = values['no-profile']

@@ -10,13 +10,18 @@
  * train step, the step times, and the estimate `train()` checks against the 4 GiB before a step
  * (`estimateTrainingMemory` on the wasm backend, with its default loss).
  *
- * Options: --configs unet++,unet3+  --steps 2  --threads N (wasm threads; default: all cores)  --json
+ * With `--train` each configuration trains through the library's `train()` instead (synthetic
+ * cells, the default BCE + Dice loss, `microBatch: 'auto'`: the batch split into the largest
+ * micro-batches the estimate lets fit), one epoch of `--steps` batches; the result names the
+ * micro-batch `train()` chose, and the wasm memory after the epoch.
+ *
+ * Options: --configs unet++,unet3+  --steps 2  --threads N (wasm threads; default: all cores)  --train  --json
  */
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
-import { createModel, estimateTrainingMemory, initBackend, wasmBackendInfo } from '../src/index.js';
+import { createModel, createSegmentationDataset, estimateTrainingMemory, initBackend, syntheticCells, train, wasmBackendInfo } from '../src/index.js';
 import type { MemoryReport, MemoryResult as Result } from './report.js';
 
 export const CONFIGS: Record<string, { model: string; batch: number; options: Record<string, unknown> }> = {
@@ -36,7 +41,7 @@ function describe(name: string): string {
     `${extras.length ? `, ${extras.join(', ')}` : ''}, batch ${c.batch}`;
 }
 
-async function run(name: string, steps: number, threads: number | undefined): Promise<Result> {
+async function run(name: string, steps: number, threads: number | undefined, viaTrain: boolean): Promise<Result> {
   const c = CONFIGS[name];
   if (c === undefined) throw new Error(`bench:memory: unknown config '${name}' (known: ${Object.keys(CONFIGS).join(', ')})`);
   await initBackend('wasm', threads === undefined ? {} : { threads });
@@ -47,6 +52,20 @@ async function run(name: string, steps: number, threads: number | undefined): Pr
   try {
     const net = createModel(c.model, c.options);
     result.estimateMiB = estimateTrainingMemory(net, { batchSize: c.batch }).bytes / MiB;
+    if (viaTrain) {
+      const [size, , ch] = c.options.inputShape as number[];
+      const data = createSegmentationDataset(syntheticCells({ count: c.batch * steps, size: size!, channels: ch as 1 | 3, seed: 1 }), { validationSplit: 0 });
+      result.wasmMiB.afterBuild = mem();
+      const t0 = performance.now();
+      const r = await train(net, data, {
+        epochs: 1, batchSize: c.batch, microBatch: 'auto', verbose: 0,
+        onEpochEnd: () => void result.wasmMiB.afterSteps.push(mem()),
+      });
+      result.stepMs.push((performance.now() - t0) / steps);
+      result.microBatch = r.microBatch;
+      result.ok = true;
+      return result;
+    }
     // Per-output losses must return scalars (outputs of different ranks: the CGM's [B, 2]).
     const bce = (t: tf.Tensor, p: tf.Tensor) => tf.metrics.binaryCrossentropy(t, p).mean();
     net.compile({ optimizer: tf.train.adam(1e-3), loss: net.outputs.map(() => bce) });
@@ -77,18 +96,20 @@ async function main(): Promise<void> {
       threads: { type: 'string' },
       json: { type: 'boolean', default: false },
       worker: { type: 'boolean', default: false },
+      train: { type: 'boolean', default: false },
     },
   });
   const steps = Number(values.steps);
   const threads = values.threads === undefined ? undefined : Number(values.threads);
   if (values.worker) {
-    console.log(TAG + JSON.stringify(await run(values.configs!, steps, threads)));
+    console.log(TAG + JSON.stringify(await run(values.configs!, steps, threads, values.train!)));
     return;
   }
   const results: Result[] = [];
   for (const name of values.configs!.split(',')) {
     const args = [...process.execArgv, fileURLToPath(import.meta.url), '--worker', '--configs', name, '--steps', String(steps)];
     if (threads !== undefined) args.push('--threads', String(threads));
+    if (values.train) args.push('--train');
     const r = spawnSync(process.execPath, args, { encoding: 'utf8', maxBuffer: 1 << 24 });
     const line = (r.stdout ?? '').split('\n').find((l) => l.startsWith(TAG));
     const result: Result = line !== undefined
@@ -99,7 +120,7 @@ async function main(): Promise<void> {
       const c = CONFIGS[name]!;
       console.log(
         `${name} (${JSON.stringify(c.options)}, batch ${c.batch}, ${result.threads ?? '?'} thread(s)): ` +
-          (result.ok ? 'trained' : `FAILED: ${result.error}`) +
+          (result.ok ? `trained${result.microBatch === undefined ? '' : ` with train(), micro-batches of ${result.microBatch}`}` : `FAILED: ${result.error}`) +
           `; wasm memory after build ${result.wasmMiB.afterBuild.toFixed(0)} MiB, after each step ` +
           `[${result.wasmMiB.afterSteps.map((m) => m.toFixed(0)).join(', ')}] MiB (limit 4096); ` +
           `step ms [${result.stepMs.map((m) => m.toFixed(0)).join(', ')}]; train()'s estimate ${result.estimateMiB?.toFixed(0) ?? '?'} MiB`,

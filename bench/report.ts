@@ -78,6 +78,8 @@ export interface MemoryResult {
   description?: string;
   /** The estimate `train()` checks before a step (estimateTrainingMemory), MiB. */
   estimateMiB?: number;
+  /** With `--train`: the micro-batch `train()` chose (`microBatch: 'auto'`). */
+  microBatch?: number;
   threads?: number;
   ok: boolean;
   error?: string;

@@ -66,8 +66,8 @@ describe('bench:md (docs/benchmarks.md from the benchmarks JSON)', () => {
   it('reports peak wasm memory per thread count, the largest configurations and the profile', () => {
     expect(row('Peak memory', '`unet` on `resnet18`').slice(2)).toEqual(['4', '952', '850', '1197', 'none']);
     const big = row('The largest configurations', '`unet++`');
-    expect(big.slice(1, 7)).toEqual(['unet++ 256×256×1, filters 16..256, deep supervision, batch 8', '1', 'trains', '23', '3530, 3530', '14362']);
-    expect(row('The largest configurations', '`unet3+`')[3]).toMatch(/^fails: The wasm backend is out of memory/);
+    expect(big.slice(1, 8)).toEqual(['unet++ 256×256×1, filters 16..256, deep supervision, batch 8', '1', 'whole batch (`trainOnBatch`)', 'trains', '23', '3530, 3530', '14362']);
+    expect(row('The largest configurations', '`unet3+`')[4]).toMatch(/^fails: The wasm backend is out of memory/);
     const p = data.profiles![0]!.summary;
     expect(row('Where a train step goes', '`unet-padded@32`')[6]).toBe(`${(100 * p.serialShare).toFixed(1)} %`);
   });
