@@ -154,6 +154,7 @@ export { initBackend, backendInfo, BACKEND_CHOICES } from './backend/initBackend
 export type { BackendChoice, BackendInfo, InitBackendOptions } from './backend/initBackend.js';
 export type { WebGPUAdapterInfo } from './backend/webgpu.js';
 export { registerWasmKernels, WASM_KERNELS } from './backend/registerWasmKernels.js';
+export { wasmBackendInfo, MAX_WASM_THREADS, WASM_MEMORY_LIMIT_BYTES, type WasmBackendInfo } from './backend/wasmInfo.js';
 export { guardWasmAllocations, WasmOutOfMemoryError } from './backend/wasmGuard.js';
 export { recoverWasmBackend, isWasmAbort, explainWasmFailure } from './backend/recover.js';
 // Importing the library replaces tfjs's wrong cpu resize gradient kernels (docs/backend.md).

@@ -46,7 +46,7 @@ describe('wasm out of memory', () => {
     const held = fillHeap();
     try {
       expect(() => tf.zeros([1024 * 1024])).toThrow(WasmOutOfMemoryError);
-      expect(() => tf.zeros([1024 * 1024])).toThrow(/out of memory allocating 4 MiB \(the wasm heap is capped at 4 GiB\)/);
+      expect(() => tf.zeros([1024 * 1024])).toThrow(/The wasm backend is out of memory: it cannot allocate 4\.0 MiB more .*microBatch/);
     } finally {
       release(module, held);
     }
