@@ -13,7 +13,7 @@ import { classMap, overlayMask } from '../inference/overlay.js';
 import { createModel } from '../registry.js';
 import { paramCounts, formatCount } from '../summary.js';
 import { trainingCurveSvg } from '../training/curve.js';
-import { finalPrediction } from '../training/evaluate.js';
+import { finalPrediction } from '../inference/finalPrediction.js';
 import { train, type TrainResult } from '../training/train.js';
 import { prepareOutputFolder } from './outputs.js';
 
