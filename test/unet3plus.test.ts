@@ -141,7 +141,7 @@ describe('UNet 3+ topology', () => {
     const cases: [object, RegExp][] = [
       [{ upsampling: 'bilinear' }, /option 'upsampling' does not apply.*bilinear.*Remove the option/],
       [{ catChannel: 4 }, /unknown option 'catChannel'\. Known options: .*catChannels.*cgm.*deepSupervision/],
-      [{ catChannels: 0 }, /catChannels must be a positive integer, got 0/],
+      [{ catChannels: 0 }, /catChannels must be an integer >= 1, got 0/],
       [{ deepSupervision: 'yes' }, /deepSupervision must be true or false/],
       [{ cgm: 1 }, /cgm must be true or false/],
       [{ cgm: true, deepSupervision: false }, /cgm: true implies deep supervision/],

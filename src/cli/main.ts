@@ -12,6 +12,7 @@ import { type ArgValue, modelOptionsFromArgs, parseArgs } from './args.js';
 import { runDemo } from './demo.js';
 import { predictCommand } from './predict.js';
 import { describePreprocessing, trainCommand } from './train.js';
+import { isHeightWidth, isPositiveInt } from '../util/validate.js';
 
 const HELP: Record<string, string> = {
   summary: `summary <model> [--input H,W,C] [--classes N] [--filters f1,f2,...] [--<option> value ...]
@@ -125,9 +126,7 @@ const POSITIVE_INT: Range = { integer: true, min: 1 };
 function sizeFlag(options: Options, key: string): number | [number, number] | undefined {
   const v = take(options, key);
   if (v === undefined) return undefined;
-  const ok = (x: unknown) => typeof x === 'number' && Number.isInteger(x) && x > 0;
-  if (ok(v)) return v as number;
-  if (Array.isArray(v) && v.length === 2 && v.every(ok)) return v as [number, number];
+  if (isPositiveInt(v) || isHeightWidth(v)) return v;
   throw new Error(`${flag(key)} expects a positive integer S or H,W (e.g. 256 or 256,192), got ${String(v)}`);
 }
 

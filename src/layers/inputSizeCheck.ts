@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { INPUT_SIZE_RULES, checkInputSize, type InputSizeRule, type InputSizeRuleKind } from '../models/inputSize.js';
 import { uniqueLayerName } from './naming.js';
+import { checkInteger } from '../util/validate.js';
 
 type Shape = (number | null)[];
 
@@ -35,9 +36,7 @@ export class InputSizeCheck extends tf.layers.Layer {
     if (!INPUT_SIZE_RULES.includes(rule)) {
       throw new Error(`InputSizeCheck: rule must be one of ${INPUT_SIZE_RULES.join(', ')}, got '${String(rule)}'`);
     }
-    if (!Number.isInteger(depth) || depth < 0) {
-      throw new Error(`InputSizeCheck: depth must be an integer >= 0, got ${String(depth)}`);
-    }
+    checkInteger('InputSizeCheck', 'depth', depth, 0);
     this.rule = { model, rule, depth };
   }
 

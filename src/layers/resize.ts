@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { bilinearTaps, type ResizeAxisTaps } from '../backend/kernels/resizeGrad.js';
 import { uniqueLayerName } from './naming.js';
+import { isPositiveInt } from '../util/validate.js';
 
 type Shape = (number | null)[];
 
@@ -47,7 +48,7 @@ export class Resize2D extends tf.layers.Layer {
       );
     }
     const scale = config.scale ?? null;
-    if (scale !== null && !(Number.isInteger(scale) && scale >= 1)) {
+    if (scale !== null && !isPositiveInt(scale)) {
       throw new Error(`Resize2D: scale must be an integer >= 1 (or unset to resize like a reference), got ${String(scale)}`);
     }
     this.interpolation = interpolation;

@@ -10,10 +10,11 @@ import type { EncoderSpec, FeaturePyramid } from '../encoders/types.js';
 import { inputSizeChecked } from '../layers/inputSizeCheck.js';
 import type { ModelDescription } from './info.js';
 import { checkInputSize, type InputSizeRule } from './inputSize.js';
-import { checkBooleanOption, checkOptionKeys, isPositiveInt, resolveCommonOptions, type InputShape } from './options.js';
+import { checkOptionKeys, resolveCommonOptions, type InputShape } from './options.js';
 import { smpUnetModel } from './unet.js';
 import { resolveUNet3PlusExtras, unet3PlusModel } from './unet3plus.js';
 import { smpUnetPlusPlusModel } from './unetPlusPlus.js';
+import { checkOptionalBoolean, isPositiveInt } from '../util/validate.js';
 
 /** Architectures that take an `encoder`. */
 export type EncoderArchitecture = 'unet' | 'unet-padded' | 'unet++' | 'unet3+';
@@ -207,7 +208,7 @@ export function buildEncoderModel(architecture: EncoderArchitecture, options: En
   const head = { numClasses, finalActivation };
 
   if (arch === 'unet3+') {
-    checkBooleanOption(arch, 'decoderBatchNorm', options.decoderBatchNorm);
+    checkOptionalBoolean(arch, 'decoderBatchNorm', options.decoderBatchNorm);
     const decoderBatchNorm = options.decoderBatchNorm ?? true;
     const extra = resolveUNet3PlusExtras(arch, options, finalActivation, ENCODER_UNET3PLUS_CAT_CHANNELS);
     return unet3PlusModel(input, describe({ decoderBatchNorm, ...extra }), {
@@ -222,7 +223,7 @@ export function buildEncoderModel(architecture: EncoderArchitecture, options: En
     });
   }
   if (arch === 'unet++') {
-    checkBooleanOption(arch, 'deepSupervision', options.deepSupervision);
+    checkOptionalBoolean(arch, 'deepSupervision', options.deepSupervision);
     const deepSupervision = options.deepSupervision ?? false;
     const decoder = resolveSmpDecoderOptions(arch, options, encoderDepth, { decoderCenterBlock: false });
     const { decoderCenterBlock: _never, ...recorded } = decoder;

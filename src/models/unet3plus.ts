@@ -9,12 +9,11 @@ import { PLAIN_ENCODER, finishModel, type ModelDescription, type OutputRole } fr
 import {
   type CommonModelOptions,
   COMMON_OPTION_KEYS,
-  checkBooleanOption,
   checkDivisibleInput,
   checkOptionKeys,
-  isPositiveInt,
   resolveCommonOptions,
 } from './options.js';
+import { checkInteger, checkOptionalBoolean } from '../util/validate.js';
 
 export { CGM_OUTPUT_NAME, cgmTargets, type CgmTargetsOptions } from '../heads/classification.js';
 
@@ -97,12 +96,9 @@ export function resolveUNet3PlusExtras(
   finalActivation: string,
   defaultCatChannels: number,
 ): UNet3PlusExtras {
-  const catChannels = options.catChannels ?? defaultCatChannels;
-  if (!isPositiveInt(catChannels)) {
-    throw new Error(`${model}: catChannels must be a positive integer, got ${String(catChannels)}`);
-  }
-  checkBooleanOption(model, 'deepSupervision', options.deepSupervision);
-  checkBooleanOption(model, 'cgm', options.cgm);
+  const catChannels = checkInteger(model, 'catChannels', options.catChannels ?? defaultCatChannels);
+  checkOptionalBoolean(model, 'deepSupervision', options.deepSupervision);
+  checkOptionalBoolean(model, 'cgm', options.cgm);
   const cgm = options.cgm ?? false;
   if (cgm && options.deepSupervision === false) {
     throw new Error(

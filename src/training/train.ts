@@ -3,7 +3,6 @@ import type { AugmentOptions } from '../data/augment.js';
 import type { Batch, SegmentationDataset } from '../data/dataset.js';
 import { deepSupervisionLosses } from '../losses/deepSupervision.js';
 import { losses, type LossFunction } from '../losses/index.js';
-import { isPositiveInt } from '../models/options.js';
 import { frozenBatchNormsRunInInference } from '../encoders/freeze.js';
 import { inputPreprocessor } from '../encoders/preprocess.js';
 import { cgmTargets } from '../heads/classification.js';
@@ -16,6 +15,7 @@ import {
 import { defaultProgress, silentProgress, type ProgressSink } from './progress.js';
 import { explainWasmFailure } from '../backend/recover.js';
 import { guardWasmAllocations } from '../backend/wasmGuard.js';
+import { checkInteger } from '../util/validate.js';
 
 /** Options of {@link train}. */
 export interface TrainOptions {
@@ -220,11 +220,6 @@ async function modelExistsAt(url: string): Promise<boolean> {
   }
 }
 
-function positiveInt(name: string, v: number): number {
-  if (!isPositiveInt(v)) throw new Error(`train: ${name} must be an integer >= 1, got ${String(v)}`);
-  return v;
-}
-
 type MetricFn = (yTrue: tf.Tensor, yPred: tf.Tensor) => tf.Tensor;
 
 /** tfjs metric names ('accuracy', 'binaryAccuracy', 'mse', ...) and functions, with display names. */
@@ -262,7 +257,7 @@ function planStep(
 ): StepPlan {
   const requested = options.microBatch;
   if (requested !== undefined && requested !== 'auto') {
-    positiveInt('microBatch', requested);
+    checkInteger('train', 'microBatch', requested);
     if (requested > batchSize) throw new Error(`train: microBatch (${requested}) must not exceed batchSize (${batchSize})`);
   }
   const estimate = (b: number) =>
@@ -318,9 +313,9 @@ function planStep(
  * output's mean loss, plus any regularisation losses.
  */
 export async function train(model: tf.LayersModel, data: SegmentationDataset, options: TrainOptions = {}): Promise<TrainResult> {
-  const epochs = positiveInt('epochs', options.epochs ?? 10);
-  const batchSize = positiveInt('batchSize', options.batchSize ?? 8);
-  const progressEvery = positiveInt('progressEvery', options.progressEvery ?? 10);
+  const epochs = checkInteger('train', 'epochs', options.epochs ?? 10);
+  const batchSize = checkInteger('train', 'batchSize', options.batchSize ?? 8);
+  const progressEvery = checkInteger('train', 'progressEvery', options.progressEvery ?? 10);
   if (data.train.length === 0) throw new Error('train: the dataset has no training samples');
   const plan = planOutputs(model);
   const preprocess = inputPreprocessor(model, options.preprocess, 'train');

@@ -34,6 +34,7 @@ import {
   requireFloat32,
   wasmKernel,
 } from './wasmUtil.js';
+import { checkInteger } from '../../util/validate.js';
 
 /** Upper bound on a patch matrix (and on a channel-major copy of x), in floats (2^24 = 64 MiB). */
 let maxPatchFloats = 1 << 24;
@@ -43,11 +44,8 @@ const SHIFTED_MAX_OVERHEAD = 1.35;
 
 /** Sets the chunk bound (tests use a small one to exercise the chunked path); returns the old one. */
 export function setPatchChunkLimit(floats: number): number {
-  if (!Number.isInteger(floats) || floats < 1) {
-    throw new Error(`setPatchChunkLimit: expected a positive integer number of floats, got ${floats}.`);
-  }
   const old = maxPatchFloats;
-  maxPatchFloats = floats;
+  maxPatchFloats = checkInteger('setPatchChunkLimit', 'floats', floats);
   return old;
 }
 
@@ -59,11 +57,8 @@ let shiftedMaxPixels = 20000;
 
 /** Test/tuning hook: sets the pixel budget of one group of the stride-1 path; returns the old one. */
 export function setShiftedGroupPixels(pixels: number): number {
-  if (!Number.isInteger(pixels) || pixels < 1) {
-    throw new Error(`setShiftedGroupPixels: expected a positive integer, got ${pixels}.`);
-  }
   const old = shiftedMaxPixels;
-  shiftedMaxPixels = pixels;
+  shiftedMaxPixels = checkInteger('setShiftedGroupPixels', 'pixels', pixels);
   return old;
 }
 
