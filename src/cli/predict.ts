@@ -1,5 +1,5 @@
 /** `segmentation-models-tfjs predict`: masks and colour overlays for an image or a folder. */
-import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { basename, dirname, extname, join, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { explainWasmFailure } from '../backend/recover.js';
@@ -11,6 +11,7 @@ import { optimizeForInference } from '../inference/optimize.js';
 import { describeModelInfo, finalOutputIndex, modelInfo } from '../models/info.js';
 import { predictTiled } from '../inference/tiled.js';
 import { inputPreprocessor, modelPreprocessing } from '../encoders/preprocess.js';
+import { pathKind } from '../io/nodeFiles.js';
 import { prepareOutputFolder } from './outputs.js';
 import { describePreprocessing, TRAINING_RECORD, type TrainingRecord } from './train.js';
 
@@ -60,16 +61,10 @@ function scaledSize(scale: TrainingScale, h: number, w: number): [number, number
   return [Math.max(1, Math.round(h * scale.sy)), Math.max(1, Math.round(w * scale.sx))];
 }
 
-async function isDirectory(path: string): Promise<boolean> {
-  try {
-    return (await stat(path)).isDirectory();
-  } catch {
-    throw new Error(`predict: ${path} does not exist`);
-  }
-}
-
 async function listInputs(input: string): Promise<string[]> {
-  if (!(await isDirectory(input))) return [input];
+  const kind = await pathKind(input);
+  if (kind === null) throw new Error(`predict: ${input} does not exist`);
+  if (kind === 'file') return [input];
   const files = (await readdir(input)).filter((f) => !f.startsWith('.') && IMAGE_EXT.has(extname(f).toLowerCase())).sort();
   if (files.length === 0) throw new Error(`predict: no .png/.jpg/.jpeg images in ${input}`);
   return files.map((f) => join(input, f));

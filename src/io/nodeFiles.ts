@@ -9,19 +9,21 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { registerLocalFileAccess, type LocalFileAccess } from './localFiles.js';
 
+/** What is at `path`: a directory, a file (anything else that exists), or nothing (`null`). */
+export async function pathKind(path: string): Promise<'directory' | 'file' | null> {
+  try {
+    return (await stat(path)).isDirectory() ? 'directory' : 'file';
+  } catch {
+    return null;
+  }
+}
+
 export const nodeFileAccess: LocalFileAccess = {
   async readFile(path) {
     const b = await readFile(path);
     return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
   },
-  async kind(path) {
-    try {
-      const s = await stat(path);
-      return s.isDirectory() ? 'directory' : 'file';
-    } catch {
-      return null;
-    }
-  },
+  kind: pathKind,
   async writeFileAtomic(path, bytes) {
     await mkdir(dirname(path), { recursive: true });
     const temp = `${path}.${process.pid}-${randomBytes(6).toString('hex')}.partial`;
