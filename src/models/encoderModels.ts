@@ -210,10 +210,10 @@ export function buildEncoderModel(architecture: EncoderArchitecture, options: En
   if (arch === 'unet3+') {
     checkOptionalBoolean(arch, 'decoderBatchNorm', options.decoderBatchNorm);
     const decoderBatchNorm = options.decoderBatchNorm ?? true;
-    const extra = resolveUNet3PlusExtras(arch, options, finalActivation, ENCODER_UNET3PLUS_CAT_CHANNELS);
-    return unet3PlusModel(input, describe({ decoderBatchNorm, ...extra }), {
+    const unet3PlusOptions = resolveUNet3PlusExtras(arch, options, finalActivation, ENCODER_UNET3PLUS_CAT_CHANNELS);
+    return unet3PlusModel(input, describe({ decoderBatchNorm, ...unet3PlusOptions }), {
       ...head,
-      ...extra,
+      ...unet3PlusOptions,
       ...TORCH_BATCH_NORM,
       batchNorm: decoderBatchNorm,
       activation: 'relu',
