@@ -3,7 +3,7 @@
  * unless `--overwrite` is given, a run never writes into (or reads from) its own inputs, and a run
  * that fails leaves no empty folder behind.
  */
-import { mkdir, readdir, rename, rm, rmdir, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, rm, rmdir } from 'node:fs/promises';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { pathKind } from '../io/nodeFiles.js';
 
@@ -89,14 +89,3 @@ export async function prepareOutputFolder(dir: string, options: OutputFolderOpti
   };
 }
 
-/** Writes a file atomically (a temporary name in the same folder, then a rename). */
-export async function writeFileAtomic(path: string, data: string | Uint8Array): Promise<void> {
-  const tmp = join(dirname(path), `.${Date.now().toString(36)}-${process.pid}-${Math.random().toString(36).slice(2)}.tmp`);
-  try {
-    await writeFile(tmp, data);
-    await rename(tmp, path);
-  } catch (e) {
-    await rm(tmp, { force: true });
-    throw e;
-  }
-}

@@ -9,7 +9,8 @@ import { createModel, resolveModelName } from '../registry.js';
 import { formatCount, paramCounts } from '../summary.js';
 import { trainingCurveSvg } from '../training/curve.js';
 import { train, type EpochLogs, type TrainResult } from '../training/train.js';
-import { prepareOutputFolder, writeFileAtomic } from './outputs.js';
+import { writeFileAtomic } from '../io/nodeFiles.js';
+import { prepareOutputFolder } from './outputs.js';
 
 /** What `train` records next to the model so `predict` preprocesses images the same way. */
 export interface TrainingRecord {

@@ -18,23 +18,29 @@ export async function pathKind(path: string): Promise<'directory' | 'file' | nul
   }
 }
 
+/**
+ * Writes a file atomically: to a temporary name next to it, then renamed over it, so a reader
+ * never sees a half-written file. Creates the folder if needed.
+ */
+export async function writeFileAtomic(path: string, data: string | Uint8Array): Promise<void> {
+  await mkdir(dirname(path), { recursive: true });
+  const temp = `${path}.${process.pid}-${randomBytes(6).toString('hex')}.partial`;
+  try {
+    await writeFile(temp, data);
+    await rename(temp, path);
+  } catch (e) {
+    await rm(temp, { force: true });
+    throw e;
+  }
+}
+
 export const nodeFileAccess: LocalFileAccess = {
   async readFile(path) {
     const b = await readFile(path);
     return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
   },
   kind: pathKind,
-  async writeFileAtomic(path, bytes) {
-    await mkdir(dirname(path), { recursive: true });
-    const temp = `${path}.${process.pid}-${randomBytes(6).toString('hex')}.partial`;
-    try {
-      await writeFile(temp, bytes);
-      await rename(temp, path);
-    } catch (e) {
-      await rm(temp, { force: true });
-      throw e;
-    }
-  },
+  writeFileAtomic,
   fileUrlToPath: (url) => fileURLToPath(url),
   join: (...parts) => join(...parts),
   resolve: (path) => resolve(path),
