@@ -30,8 +30,8 @@ import {
   heapF32,
   releaseAlias,
   matMulNN,
-  requireChannelsLast,
-  requireFloat32,
+  conv2DGradInfo,
+  type Conv2DGradAttrs,
   wasmKernel,
 } from './wasmUtil.js';
 import { checkInteger } from '../../util/validate.js';
@@ -313,26 +313,11 @@ function filterGradPatches(
 export function conv2dBackpropFilter(args: {
   inputs: { x: tf.TensorInfo; dy: tf.TensorInfo };
   backend: WasmBackend;
-  attrs: {
-    strides: [number, number] | number;
-    pad: 'valid' | 'same' | number | tf.backend_util.ExplicitPadding;
-    dataFormat?: 'NHWC' | 'NCHW';
-    dimRoundingMode?: 'floor' | 'round' | 'ceil';
-    filterShape: [number, number, number, number];
-  };
+  attrs: Conv2DGradAttrs & { filterShape: [number, number, number, number] };
 }): tf.TensorInfo {
   const { inputs, backend, attrs } = args;
   const { x, dy } = inputs;
-  requireFloat32('Conv2DBackpropFilter', x, dy);
-  requireChannelsLast('Conv2DBackpropFilter', attrs.dataFormat);
-  const info = tf.backend_util.computeConv2DInfo(
-    x.shape as [number, number, number, number],
-    attrs.filterShape,
-    attrs.strides,
-    1,
-    attrs.pad,
-    attrs.dimRoundingMode,
-  );
+  const info = conv2DGradInfo('Conv2DBackpropFilter', x.shape, attrs.filterShape, attrs, x, dy);
   const g: PatchGeometry = {
     batch: info.batchSize,
     inH: info.inHeight,
