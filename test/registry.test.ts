@@ -35,7 +35,7 @@ describe('bad input gets a clear Error', () => {
     ['unknown key', 'unet-padded', { ...tiny, filtres: [1, 2] }, /unknown option 'filtres'\. Known options: .*filters/],
     ['2-D inputShape', 'unet-padded', { ...tiny, inputShape: [32, 32] }, /inputShape must be \[height, width, channels\]/],
     ['null channels', 'unet-padded', { ...tiny, inputShape: [32, 32, null] }, /inputShape must be/],
-    ['bad upsampling', 'unet-padded', { ...tiny, upsampling: 'cubic' }, /upsampling must be one of transpose, bilinear, nearest/],
+    ['bad upsampling', 'unet-padded', { ...tiny, upsampling: 'cubic' }, /upsampling must be 'transpose', 'bilinear' or 'nearest', got 'cubic'\./],
     ['bad activation', 'unet-padded', { ...tiny, activation: 'rleu' }, /unknown activation 'rleu'/],
     ['bad dropout', 'unet-padded', { ...tiny, dropout: 1.5 }, /dropout must be a rate in \[0, 1\)/],
   ];

@@ -287,7 +287,7 @@ describe('ClassGate', () => {
     expect((gate.apply([a, c]) as tf.SymbolicTensor).shape).toEqual([null, null, null, 3]);
     expect(() => new ClassGate().apply([a, tf.input({ shape: [3] })])).toThrow(/cls input must be \[batch, 2\]/);
     expect(() => new ClassGate().apply([tf.input({ shape: [4] }), c])).toThrow(/must be NHWC/);
-    expect(() => new ClassGate({ activation: 'linear' as never })).toThrow(/sigmoid, softmax/);
+    expect(() => new ClassGate({ activation: 'linear' as never })).toThrow("ClassGate: activation must be 'sigmoid' or 'softmax', got 'linear'.");
     expect(new ClassGate().name).toMatch(/^class_gate_\d+$/);
     expect(ClassGate.className).toBe('SMTF>ClassGate');
     const model = tf.model({ inputs: [a, c], outputs: gate.apply([a, c]) as tf.SymbolicTensor });

@@ -5,7 +5,7 @@
  * names under the same prefix that no parameter key can take (`….relu`, `….concat`, `….upsample`).
  */
 import * as tf from '@tensorflow/tfjs';
-import { checkOptionalBoolean, isPositiveInt } from '../util/validate.js';
+import { checkOneOf, checkOptionalBoolean, isPositiveInt } from '../util/validate.js';
 import { RESIZE_INTERPOLATIONS, Resize2D, type ResizeInterpolation } from '../layers/resize.js';
 
 /** The decoder options of segmentation_models.pytorch's Unet / UnetPlusPlus. */
@@ -63,12 +63,7 @@ export function resolveSmpDecoderOptions(
   const decoderCenterBlock = options.decoderCenterBlock ?? defaults.decoderCenterBlock ?? false;
   checkOptionalBoolean(model, 'decoderBatchNorm', decoderBatchNorm);
   checkOptionalBoolean(model, 'decoderCenterBlock', decoderCenterBlock);
-  const decoderInterpolation = options.decoderInterpolation ?? 'nearest';
-  if (!RESIZE_INTERPOLATIONS.includes(decoderInterpolation)) {
-    throw new Error(
-      `${model}: decoderInterpolation must be one of ${RESIZE_INTERPOLATIONS.join(', ')}, got '${String(decoderInterpolation)}'`,
-    );
-  }
+  const decoderInterpolation = checkOneOf(model, 'decoderInterpolation', options.decoderInterpolation ?? 'nearest', RESIZE_INTERPOLATIONS);
   return { decoderChannels: [...decoderChannels], decoderBatchNorm, decoderInterpolation, decoderCenterBlock };
 }
 

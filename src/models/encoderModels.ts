@@ -14,7 +14,7 @@ import { checkOptionKeys, resolveCommonOptions, type InputShape } from './option
 import { smpUnetModel } from './unet.js';
 import { resolveUNet3PlusExtras, unet3PlusModel } from './unet3plus.js';
 import { smpUnetPlusPlusModel } from './unetPlusPlus.js';
-import { checkOptionalBoolean, isPositiveInt } from '../util/validate.js';
+import { checkOneOf, checkOptionalBoolean, isPositiveInt } from '../util/validate.js';
 
 /** Architectures that take an `encoder`. */
 export type EncoderArchitecture = 'unet' | 'unet-padded' | 'unet++' | 'unet3+';
@@ -175,10 +175,7 @@ const DEFAULT_NAME: Record<EncoderArchitecture, string> = {
  * records the resolved options and the encoder's input preprocessing.
  */
 export function buildEncoderModel(architecture: EncoderArchitecture, options: EncoderModelOptions): tf.LayersModel {
-  const arch = architecture;
-  if (!ENCODER_ARCHITECTURES.includes(arch)) {
-    throw new Error(`buildEncoderModel: architecture must be one of ${ENCODER_ARCHITECTURES.join(', ')}, got '${String(arch)}'`);
-  }
+  const arch = checkOneOf('buildEncoderModel', 'architecture', architecture, ENCODER_ARCHITECTURES);
   if (options === null || typeof options !== 'object' || Array.isArray(options)) {
     throw new Error(`${arch}: options must be an object`);
   }

@@ -1,6 +1,6 @@
 import { DEFAULT_BATCH_NORM_MOMENTUM } from '../layers/convBlock.js';
 import { UPSAMPLING_MODES, type UpsamplingMode } from '../layers/upsample.js';
-import { checkInteger, checkOptionalBoolean, isPositiveInt } from '../util/validate.js';
+import { checkInteger, checkOneOf, checkOptionalBoolean, isPositiveInt } from '../util/validate.js';
 
 /** `[height, width, channels]`; height and width may be `null` for variable-size input. */
 export type InputShape = [number | null, number | null, number];
@@ -120,10 +120,7 @@ export function resolveCommonOptions(
   if (typeof dropout !== 'number' || !(dropout >= 0 && dropout < 1)) {
     throw new Error(`${model}: dropout must be a rate in [0, 1), got ${String(dropout)}`);
   }
-  const upsampling = options.upsampling ?? defaults.upsampling ?? 'transpose';
-  if (!UPSAMPLING_MODES.includes(upsampling)) {
-    throw new Error(`${model}: upsampling must be one of ${UPSAMPLING_MODES.join(', ')}, got '${String(upsampling)}'`);
-  }
+  const upsampling = checkOneOf(model, 'upsampling', options.upsampling ?? defaults.upsampling ?? 'transpose', UPSAMPLING_MODES);
   const activation = options.activation ?? 'relu';
   checkKnownValue(model, 'activation', activation, KNOWN_ACTIVATIONS);
   const finalActivation = options.finalActivation ?? (numClasses === 1 ? 'sigmoid' : 'softmax');
