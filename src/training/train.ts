@@ -98,7 +98,7 @@ export interface EpochLogs {
   /** Validation scores (dataset-level hard Dice/IoU), when validation runs. */
   validation?: SegmentationScores;
   seconds: number;
-  /** Whether this epoch is the best so far (and was checkpointed). */
+  /** Whether this epoch is the best so far (then it was saved to `checkpointDir`, when one is set). */
   best: boolean;
 }
 
