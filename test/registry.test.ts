@@ -1,10 +1,18 @@
 import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
-import { createModel, listModels, resolveModelName } from '../src/index.js';
+import { createModel, listModels, registerModel, resolveModelName } from '../src/index.js';
 
 describe('registry', () => {
   it('lists the canonical names', () => {
-    expect(listModels()).toEqual(expect.arrayContaining(['unet', 'unet-padded']));
+    expect(listModels()).toEqual(['unet', 'unet-padded', 'unet++', 'unet3+']);
+  });
+
+  it('refuses a name or alias another model has, and then registers nothing', () => {
+    const spec = { name: 'my-unet', aliases: ['my-net', 'unet-same'], description: 'x', build: () => createModel('unet') };
+    expect(() => registerModel(spec)).toThrow("registerModel: name 'unet-same' of 'my-unet' is already taken by 'unet-padded'");
+    expect(listModels()).toEqual(['unet', 'unet-padded', 'unet++', 'unet3+']);
+    expect(() => resolveModelName('my-net')).toThrow(/unknown model 'my-net'/);
+    expect(resolveModelName('unet-same')).toBe('unet-padded');
   });
 
   it('resolves names case-insensitively and through aliases', () => {

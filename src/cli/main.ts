@@ -9,7 +9,7 @@ import { ENCODER_ARCHITECTURES } from '../models/encoderModels.js';
 import { getModelSpec, listModels, createModel } from '../registry.js';
 import { summarize } from '../summary.js';
 import { type ArgValue, modelOptionsFromArgs, parseArgs } from './args.js';
-import { runDemo } from './demo.js';
+import { demoExitCode, runDemo } from './demo.js';
 import { predictCommand } from './predict.js';
 import { describePreprocessing, trainCommand } from './train.js';
 import { isHeightWidth, isPositiveInt } from '../util/validate.js';
@@ -364,7 +364,7 @@ async function demoFromFlags(options: Options, out: (s: string) => void): Promis
   };
   noLeftovers('demo', options);
   const result = await runDemo({ ...flags, log: out });
-  return result.dice >= 0.8 ? 0 : 2;
+  return demoExitCode(result.dice);
 }
 
 /** An unknown model name fails before anything is loaded. */
