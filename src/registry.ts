@@ -24,7 +24,10 @@ function key(name: string): string {
   return name.toLowerCase().replace(/plus/g, '+').replace(/[\s_\-.]/g, '');
 }
 
-/** Adds an architecture to the registry (used by the library's own models; open to extensions). */
+/**
+ * Adds an architecture to the registry (used by the library's own models; open to extensions).
+ * A name or alias another model already has is an error, and then nothing is registered.
+ */
 export function registerModel(spec: ModelSpec): void {
   const names = [spec.name, ...spec.aliases];
   // Every name is checked before any is taken: a refused spec leaves the registry as it was.

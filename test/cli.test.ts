@@ -3,6 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { main } from '../src/cli/main.js';
 import { parseArgs } from '../src/cli/args.js';
+import { demoExitCode } from '../src/cli/demo.js';
 
 const bin = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
 
@@ -18,6 +19,11 @@ describe('CLI', () => {
       positional: ['unet'],
       options: { input: [572, 572, 1], classes: 2, batchNorm: false, upsampling: 'nearest', x: true },
     });
+  });
+
+  it('demo exits 0 from validation Dice 0.8 on, 2 below it', () => {
+    expect([0.8, 0.95, 1].map(demoExitCode)).toEqual([0, 0, 0]);
+    expect([0.7999, 0.5, 0, NaN].map(demoExitCode)).toEqual([2, 2, 2, 2]);
   });
 
   it('summary prints the table and totals', async () => {

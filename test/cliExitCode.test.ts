@@ -5,7 +5,8 @@
 import { describe, expect, it, vi } from 'vitest';
 
 const dice = vi.hoisted(() => ({ value: 0 }));
-vi.mock('../src/cli/demo.js', () => ({
+vi.mock('../src/cli/demo.js', async (importOriginal) => ({
+  ...(await importOriginal<typeof import('../src/cli/demo.js')>()),
   runDemo: async () => ({ backend: 'cpu', result: {}, dice: dice.value, iou: 0, seconds: 0, files: [] }),
 }));
 

@@ -214,14 +214,14 @@ describe('options', () => {
     expect(() => createModel('unet', { ...tiny, encoderDepth: 6 })).toThrow(/encoderDepth must be an integer from 3 to 5 .* got 6/);
     expect(() => createModel('unet', { ...tiny, encoderDepth: 2 })).toThrow(/from 3 to 5/);
     expect(() => createModel('unet', { ...tiny, decoderChannels: [8, 4] })).toThrow(/decoderChannels must list 3 positive integers/);
-    expect(() => createModel('unet', { ...tiny, decoderInterpolation: 'cubic' })).toThrow(/decoderInterpolation must be one of nearest, bilinear/);
+    expect(() => createModel('unet', { ...tiny, decoderInterpolation: 'cubic' })).toThrow(/decoderInterpolation must be 'nearest' or 'bilinear', got 'cubic'\./);
     expect(() => createModel('unet', { ...tiny, inputShape: [32, 32, 0] })).toThrow(/inputShape must be \[height, width, channels\]/);
     expect(() => createModel('unet++', { ...tiny, deepSupervision: 'yes' })).toThrow(/deepSupervision must be true or false/);
     expect(() => createModel('unet3+', { ...tiny, cgm: true, finalActivation: 'linear' })).toThrow(/cgm gates probabilities/);
     expect(() => buildUNet({ encoder: 'resnet18' } as never)).toThrow(
       "unet: this builder makes the plain model; for a model on an ImageNet encoder use createModel('unet', { encoder, ... })",
     );
-    expect(() => buildEncoderModel('segnet' as never, tiny)).toThrow(/architecture must be one of unet, unet-padded, unet\+\+, unet3\+/);
+    expect(() => buildEncoderModel('segnet' as never, tiny)).toThrow(/architecture must be 'unet', 'unet-padded', 'unet\+\+' or 'unet3\+', got 'segnet'\./);
     const plain = createModel('unet-padded', { encoder: undefined, inputShape: [16, 16, 1], filters: [4, 8] });
     expect(modelInfo(plain)!.encoder).toBe('plain');
     plain.dispose();

@@ -209,6 +209,37 @@ describe('train()', () => {
     model.dispose();
   });
 
+  it('a CGM step scores every output against its own target: d1..d3 the masks, cls [empty, object] per image', async () => {
+    // Half of the images without objects, so the cls targets are not all alike.
+    const mixed = samples.slice(0, 8).map((s, i) => (i % 2 === 0 ? { ...s, mask: new Int32Array(s.mask.length) } : s));
+    const data = createSegmentationDataset(mixed, { validationSplit: 0, seed: 1 });
+    const model = createModel('unet3+', { inputShape: [16, 16, 1], filters: [4, 8, 16], cgm: true, batchNorm: false });
+    (model.getLayer('cls_dropout') as unknown as { rate: number }).rate = 0; // the CGM's Dropout(0.5): a deterministic step
+    // One batch of all 8 images and a zero learning rate: the epoch's loss is that of the weights as built.
+    const result = await train(model, data, { epochs: 1, batchSize: 8, verbose: 0, optimizer: tf.train.sgd(0) });
+    // Reference: the compiled losses (train compiles the model with them) of the training-mode
+    // outputs (the class gate acts at inference only) on targets made here, independently: the
+    // masks for the three segmentation outputs, one-hot [empty, object] for cls.
+    const { xs, ys } = data.batches(8, { shuffle: false }).next().value!;
+    const masks = ys.dataSync();
+    const hasObject = (b: number) => masks.subarray(b * 256, (b + 1) * 256).some((v) => v > 0.5);
+    const cls = tf.tensor2d(Array.from({ length: 8 }, (_, b) => (hasObject(b) ? [0, 1] : [1, 0])).flat(), [8, 2]);
+    expect(Array.from({ length: 8 }, (_, b) => hasObject(b))).toEqual(mixed.map((_, i) => i % 2 === 1));
+    const lossFns = (model as unknown as { lossFunctions: ((t: tf.Tensor, p: tf.Tensor) => tf.Tensor)[] }).lossFunctions;
+    const total = (clsTarget: tf.Tensor) =>
+      tf.tidy(() => {
+        const outs = model.apply(xs, { training: true }) as tf.Tensor[];
+        return [ys, ys, ys, clsTarget].reduce((sum, t, i) => sum + tf.mean(lossFns[i]!(t, outs[i]!)).dataSync()[0]!, 0);
+      });
+    const reference = total(cls);
+    expect(result.history[0]!.loss).toBeCloseTo(reference, 4);
+    // With the cls targets swapped the total differs: the check above can tell them apart.
+    const swapped = tf.sub(1, cls);
+    expect(Math.abs(total(swapped) - reference)).toBeGreaterThan(1e-3);
+    tf.dispose([xs, ys, cls, swapped]);
+    model.dispose();
+  });
+
   it('trains a deep-supervised UNet++ and scores it with evaluateSegmentation', async () => {
     const data = createSegmentationDataset(samples, { validationSplit: 0.25, seed: 2 });
     const model = createModel('unet++', { inputShape: [16, 16, 1], filters: [4, 8, 16], deepSupervision: true });

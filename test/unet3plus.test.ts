@@ -93,7 +93,7 @@ describe('UNet 3+ topology', () => {
     const cases: [object, RegExp][] = [
       [{ upsampling: 'bilinear' }, /option 'upsampling' does not apply.*bilinear.*Remove the option/],
       [{ catChannel: 4 }, /unknown option 'catChannel'\. Known options: .*catChannels.*cgm.*deepSupervision/],
-      [{ catChannels: 0 }, /catChannels must be a positive integer, got 0/],
+      [{ catChannels: 0 }, /catChannels must be an integer >= 1, got 0/],
       [{ deepSupervision: 'yes' }, /deepSupervision must be true or false/],
       [{ cgm: 1 }, /cgm must be true or false/],
       [{ cgm: true, deepSupervision: false }, /cgm: true implies deep supervision/],
@@ -239,7 +239,7 @@ describe('ClassGate', () => {
     expect((gate.apply([a, c]) as tf.SymbolicTensor).shape).toEqual([null, null, null, 3]);
     expect(() => new ClassGate().apply([a, tf.input({ shape: [3] })])).toThrow(/cls input must be \[batch, 2\]/);
     expect(() => new ClassGate().apply([tf.input({ shape: [4] }), c])).toThrow(/must be NHWC/);
-    expect(() => new ClassGate({ activation: 'linear' as never })).toThrow(/sigmoid, softmax/);
+    expect(() => new ClassGate({ activation: 'linear' as never })).toThrow("ClassGate: activation must be 'sigmoid' or 'softmax', got 'linear'.");
     expect(new ClassGate().name).toMatch(/^class_gate_\d+$/);
     expect(ClassGate.className).toBe('SMTF>ClassGate');
     const model = tf.model({ inputs: [a, c], outputs: gate.apply([a, c]) as tf.SymbolicTensor });

@@ -311,10 +311,10 @@ describe('UNet++ bad input and names', () => {
 
   const cases: [string, object, RegExp][] = [
     ['size not divisible', { filters: [4, 8, 16], inputShape: [30, 32, 1] }, /unet\+\+: input height 30 is not divisible by 2\^2 = 4.*28 or 32/],
-    ['deepSupervision not boolean', { filters: [4, 8], deepSupervision: 'yes' }, /deepSupervision must be true or false, got yes/],
+    ['deepSupervision not boolean', { filters: [4, 8], deepSupervision: 'yes' }, /deepSupervision must be true or false, got 'yes'/],
     ['unknown key', { filters: [4, 8], deepSupervison: true }, /unknown option 'deepSupervison'\. Known options: .*deepSupervision/],
     ['one level', { filters: [4] }, /at least 2 levels/],
-    ['bad upsampling', { filters: [4, 8], upsampling: 'bicubic' }, /upsampling must be one of/],
+    ['bad upsampling', { filters: [4, 8], upsampling: 'bicubic' }, /upsampling must be 'transpose', 'bilinear' or 'nearest', got 'bicubic'\./],
   ];
   it.each(cases)('%s', (_, opts, message) => {
     const before = tf.memory().numTensors;

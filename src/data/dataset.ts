@@ -225,6 +225,7 @@ export class SegmentationDataset {
 
   /** Number of batches `batches()` yields for a split. */
   numBatches(batchSize: number, split: 'train' | 'validation' = 'train', dropRemainder = false): number {
+    checkInteger('numBatches', 'batchSize', batchSize);
     const n = this[split].length;
     return dropRemainder ? Math.floor(n / batchSize) : Math.ceil(n / batchSize);
   }

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { uniqueLayerName } from './naming.js';
+import { checkOneOf } from '../util/validate.js';
 
 type Shape = (number | null)[];
 
@@ -34,13 +35,7 @@ export class ClassGate extends tf.layers.Layer {
 
   constructor(config: ClassGateConfig = {}) {
     super({ ...config, name: config.name ?? uniqueLayerName('class_gate') });
-    const activation = config.activation ?? 'sigmoid';
-    if (!CLASS_GATE_ACTIVATIONS.includes(activation)) {
-      throw new Error(
-        `ClassGate: activation must be one of ${CLASS_GATE_ACTIVATIONS.join(', ')}, got '${String(activation)}'`,
-      );
-    }
-    this.activation = activation;
+    this.activation = checkOneOf('ClassGate', 'activation', config.activation ?? 'sigmoid', CLASS_GATE_ACTIVATIONS);
   }
 
   override computeOutputShape(inputShape: Shape | Shape[]): Shape {

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { INPUT_SIZE_RULES, checkInputSize, type InputSizeRule, type InputSizeRuleKind } from '../models/inputSize.js';
 import { uniqueLayerName } from './naming.js';
+import { checkInteger, checkOneOf } from '../util/validate.js';
 
 type Shape = (number | null)[];
 
@@ -32,12 +33,8 @@ export class InputSizeCheck extends tf.layers.Layer {
     if (typeof model !== 'string' || model.length === 0) {
       throw new Error(`InputSizeCheck: model must be a non-empty string, got ${String(model)}`);
     }
-    if (!INPUT_SIZE_RULES.includes(rule)) {
-      throw new Error(`InputSizeCheck: rule must be one of ${INPUT_SIZE_RULES.join(', ')}, got '${String(rule)}'`);
-    }
-    if (!Number.isInteger(depth) || depth < 0) {
-      throw new Error(`InputSizeCheck: depth must be an integer >= 0, got ${String(depth)}`);
-    }
+    checkOneOf('InputSizeCheck', 'rule', rule, INPUT_SIZE_RULES);
+    checkInteger('InputSizeCheck', 'depth', depth, 0);
     this.rule = { model, rule, depth };
   }
 

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { bilinearTaps, type ResizeAxisTaps } from '../backend/kernels/resizeGrad.js';
 import { uniqueLayerName } from './naming.js';
+import { checkOneOf, isPositiveInt } from '../util/validate.js';
 
 type Shape = (number | null)[];
 
@@ -40,14 +41,9 @@ export class Resize2D extends tf.layers.Layer {
 
   constructor(config: Resize2DConfig = {}) {
     super({ ...config, name: config.name ?? uniqueLayerName('resize2d') });
-    const interpolation = config.interpolation ?? 'nearest';
-    if (!RESIZE_INTERPOLATIONS.includes(interpolation)) {
-      throw new Error(
-        `Resize2D: interpolation must be one of ${RESIZE_INTERPOLATIONS.join(', ')}, got '${String(interpolation)}'`,
-      );
-    }
+    const interpolation = checkOneOf('Resize2D', 'interpolation', config.interpolation ?? 'nearest', RESIZE_INTERPOLATIONS);
     const scale = config.scale ?? null;
-    if (scale !== null && !(Number.isInteger(scale) && scale >= 1)) {
+    if (scale !== null && !isPositiveInt(scale)) {
       throw new Error(`Resize2D: scale must be an integer >= 1 (or unset to resize like a reference), got ${String(scale)}`);
     }
     this.interpolation = interpolation;

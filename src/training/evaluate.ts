@@ -4,9 +4,6 @@ import { inputPreprocessor } from '../encoders/preprocess.js';
 import { finalPrediction } from '../inference/finalPrediction.js';
 import { hardenMasks } from '../metrics/index.js';
 
-// The CLI imports finalPrediction from here; kept until it imports from src/inference.
-export { finalPrediction };
-
 /** Dataset-level hard scores of a segmentation model. */
 export interface SegmentationScores {
   /** Mean over classes of 2·TP / (2·TP + FP + FN) (foreground only for a 1-channel sigmoid output). */
