@@ -17,6 +17,7 @@ import { smpUnetPlusPlusModel } from './unetPlusPlus.js';
 
 /** Architectures that take an `encoder`. */
 export type EncoderArchitecture = 'unet' | 'unet-padded' | 'unet++' | 'unet3+';
+/** The architectures that take an `encoder` option, in `listModels()` order. */
 export const ENCODER_ARCHITECTURES: readonly EncoderArchitecture[] = ['unet', 'unet-padded', 'unet++', 'unet3+'];
 
 /**
