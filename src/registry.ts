@@ -27,14 +27,15 @@ function key(name: string): string {
 
 /** Adds an architecture to the registry (used by the library's own models; open to extensions). */
 export function registerModel(spec: ModelSpec): void {
-  for (const alias of [spec.name, ...spec.aliases]) {
-    const k = key(alias);
-    const owner = lookup.get(k);
+  const names = [spec.name, ...spec.aliases];
+  // Every name is checked before any is taken: a refused spec leaves the registry as it was.
+  for (const alias of names) {
+    const owner = lookup.get(key(alias));
     if (owner !== undefined && owner !== spec.name) {
       throw new Error(`registerModel: name '${alias}' of '${spec.name}' is already taken by '${owner}'`);
     }
-    lookup.set(k, spec.name);
   }
+  for (const alias of names) lookup.set(key(alias), spec.name);
   specs.set(spec.name, spec);
 }
 

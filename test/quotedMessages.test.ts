@@ -31,7 +31,7 @@ describe('quoted error messages', () => {
     const model = createModel('unet++', { inputShape: [256, 256, 1], filters: [16, 32, 64, 128, 256], deepSupervision: true });
     const message = await messageOf(() => train(model, data, { epochs: 1, verbose: 0 }));
     model.dispose();
-    expect(message).toContain('The largest batch that fits is 2');
+    expect(message).toContain('The largest batch that fits is 7');
     expect(codeLines('docs/memory.md').has(message)).toBe(true);
   });
 });

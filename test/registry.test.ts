@@ -1,10 +1,12 @@
 import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
-import { createModel, listModels, resolveModelName } from '../src/index.js';
+import { createModel, listModels, registerModel, resolveModelName, type ModelSpec } from '../src/index.js';
+
+const BUILT_IN = ['unet', 'unet-padded', 'unet++', 'unet3+'];
 
 describe('registry', () => {
-  it('lists the canonical names', () => {
-    expect(listModels()).toEqual(expect.arrayContaining(['unet', 'unet-padded']));
+  it('lists the canonical names of the built-in architectures, in registration order', () => {
+    expect(listModels()).toEqual(BUILT_IN);
   });
 
   it('resolves names case-insensitively and through aliases', () => {
@@ -18,6 +20,43 @@ describe('registry', () => {
     const m = createModel('Unet-Padded', { filters: [2, 4], inputShape: [8, 8, 1] });
     expect(m.outputs[0]!.shape).toEqual([null, 8, 8, 1]);
     m.dispose();
+  });
+});
+
+describe('registerModel', () => {
+  const spec = (name: string, aliases: string[]): ModelSpec => ({
+    name,
+    aliases,
+    description: 'a padded UNet under another name',
+    build: (o) => createModel('unet-padded', o),
+  });
+
+  it('a name or alias already taken (after normalisation) is an Error naming both owners, and registers nothing', () => {
+    const cases: [ModelSpec, string][] = [
+      [spec('UNet', []), "registerModel: name 'UNet' of 'UNet' is already taken by 'unet'"],
+      [spec('my-net', ['mine', 'Nested_UNet']), "registerModel: name 'Nested_UNet' of 'my-net' is already taken by 'unet++'"],
+      [spec('other-net', ['unet 3 plus']), "registerModel: name 'unet 3 plus' of 'other-net' is already taken by 'unet3+'"],
+    ];
+    for (const [s, message] of cases) {
+      expect(() => registerModel(s)).toThrow(message);
+      expect(listModels()).toEqual(BUILT_IN);
+      for (const name of [s.name, ...s.aliases.slice(0, -1)]) {
+        if (name !== 'UNet') expect(() => resolveModelName(name), name).toThrow(`unknown model '${name}'`);
+      }
+    }
+    expect(resolveModelName('nested-unet')).toBe('unet++');
+  });
+
+  it('a new architecture is listed, resolved by its aliases and built by createModel; its names are then taken', () => {
+    registerModel(spec('my-net', ['mynet2', 'My Net Two']));
+    expect(listModels()).toEqual([...BUILT_IN, 'my-net']);
+    expect(resolveModelName('MY_NET')).toBe('my-net');
+    expect(resolveModelName('my.net.2')).toBe('my-net');
+    const m = createModel('mynet2', { filters: [2, 4], inputShape: [8, 8, 1] });
+    expect(m.outputs[0]!.shape).toEqual([null, 8, 8, 1]);
+    m.dispose();
+    expect(() => registerModel(spec('another', ['mynet-2']))).toThrow("registerModel: name 'mynet-2' of 'another' is already taken by 'my-net'");
+    expect(listModels()).toEqual([...BUILT_IN, 'my-net']);
   });
 });
 
