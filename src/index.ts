@@ -120,7 +120,7 @@ export type { LabelArray, UNetWeightMapOptions, WeightMapBatchOptions } from './
 
 // --- Data, augmentation, synthetic data, tiled inference ---
 export { createRng, type Rng } from './data/rng.js';
-export type { SegmentationSample } from './data/sample.js';
+export type { PixelArray, SegmentationSample } from './data/sample.js';
 export {
   reflectIndex, resizeBilinear, resizeNearest, crop, flipHorizontal, flipVertical, rotate90,
 } from './data/pixels.js';

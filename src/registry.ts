@@ -13,6 +13,7 @@ export interface ModelSpec {
   aliases: string[];
   /** One line for `listModels`/CLI help. */
   description: string;
+  /** Builds the model from its options (unknown keys and bad values throw). */
   build: (options: object) => tf.LayersModel;
 }
 

@@ -45,6 +45,7 @@ export interface DatasetOptions extends TargetOptions {
   seed?: number;
 }
 
+/** Options of `SegmentationDataset.batches`. */
 export interface BatchOptions {
   /** Which split to iterate. Default 'train'. */
   split?: 'train' | 'validation';

@@ -26,6 +26,7 @@ export interface SmpDecoderOptions {
   decoderCenterBlock?: boolean;
 }
 
+/** The option keys of {@link SmpDecoderOptions}. */
 export const SMP_DECODER_OPTION_KEYS: readonly (keyof SmpDecoderOptions)[] = [
   'decoderChannels',
   'decoderBatchNorm',
@@ -33,6 +34,7 @@ export const SMP_DECODER_OPTION_KEYS: readonly (keyof SmpDecoderOptions)[] = [
   'decoderCenterBlock',
 ];
 
+/** {@link SmpDecoderOptions} with every default filled in (`resolveSmpDecoderOptions`). */
 export type ResolvedSmpDecoderOptions = Required<SmpDecoderOptions>;
 
 /** SMP's default `decoder_channels`. */

@@ -13,6 +13,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { pathKind } from './nodeFiles.js';
 
+/** The URL scheme of this library's Node file-system model handler (`file://`). */
 export const FILE_SCHEME = 'file://';
 const MODEL_JSON = 'model.json';
 const WEIGHTS_BIN = 'weights.bin';

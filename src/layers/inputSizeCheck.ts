@@ -3,8 +3,7 @@ import { INPUT_SIZE_RULES, checkInputSize, type InputSizeRule, type InputSizeRul
 import { uniqueLayerName } from './naming.js';
 import { checkInteger, checkOneOf } from '../util/validate.js';
 
-type Shape = (number | null)[];
-
+/** Config of {@link InputSizeCheck}: the rule it checks. */
 export interface InputSizeCheckConfig {
   /** The architecture, as the message names it (`'unet++'`). */
   model: string;
@@ -43,8 +42,8 @@ export class InputSizeCheck extends tf.layers.Layer {
     checkInputSize(this.rule, height, width);
   }
 
-  override computeOutputShape(inputShape: Shape | Shape[]): Shape {
-    const shape = (Array.isArray(inputShape[0]) ? inputShape[0] : inputShape) as Shape;
+  override computeOutputShape(inputShape: tf.Shape | tf.Shape[]): tf.Shape {
+    const shape = (Array.isArray(inputShape[0]) ? inputShape[0] : inputShape) as tf.Shape;
     checkRank(shape);
     this.check(shape[1]!, shape[2]!);
     return shape;
@@ -62,7 +61,7 @@ export class InputSizeCheck extends tf.layers.Layer {
   }
 }
 
-function checkRank(shape: Shape): void {
+function checkRank(shape: tf.Shape): void {
   if (shape.length !== 4) {
     throw new Error(`InputSizeCheck expects NHWC images (rank 4, [batch, height, width, channels]), got shape ${JSON.stringify(shape)}`);
   }

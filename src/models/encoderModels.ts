@@ -18,6 +18,7 @@ import { checkOneOf, checkOptionalBoolean, isPositiveInt } from '../util/validat
 
 /** Architectures that take an `encoder`. */
 export type EncoderArchitecture = 'unet' | 'unet-padded' | 'unet++' | 'unet3+';
+/** The architectures that take an `encoder` option, in `listModels()` order. */
 export const ENCODER_ARCHITECTURES: readonly EncoderArchitecture[] = ['unet', 'unet-padded', 'unet++', 'unet3+'];
 
 /**

@@ -13,6 +13,7 @@ import { checkInteger, isPositiveInt } from '../util/validate.js';
  * - `'any'`: every size (decoders that resize to their skip's actual size, e.g. SMP's Unet).
  */
 export type InputSizeRuleKind = 'unet-valid' | 'divisible' | 'output-stride' | 'any';
+/** Every {@link InputSizeRuleKind}, for validating a saved config. */
 export const INPUT_SIZE_RULES: readonly InputSizeRuleKind[] = ['unet-valid', 'divisible', 'output-stride', 'any'];
 
 /** The sizes a model takes: `rule` with `depth` poolings / stride-2 stages; `model` names it in messages. */

@@ -57,6 +57,7 @@ export class ScoreAccumulator {
     this.pixels += yPred.size / channels;
   }
 
+  /** Dice, IoU and pixel accuracy of everything added so far. Throws when nothing was added. */
   scores(): SegmentationScores {
     if (this.pixels === 0) throw new Error('evaluate: no batches were evaluated');
     const perClass = this.tp.map((tp, c) => {

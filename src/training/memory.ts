@@ -101,6 +101,7 @@ const OPTIMIZERS: Record<string, { slots: number; update: number }> = {
  */
 export const KERNEL_WORKSPACE_BYTES = 96 * 1024 * 1024;
 
+/** Options of {@link estimateTrainingMemory}. */
 export interface TrainingMemoryOptions {
   /** Images in one forward/backward pass (the micro-batch when accumulating gradients). */
   batchSize: number;
@@ -118,6 +119,7 @@ export interface TrainingMemoryOptions {
   backend?: string;
 }
 
+/** The estimated memory of one training step, by part, in bytes. */
 export interface TrainingMemoryEstimate {
   /**
    * Peak bytes of one training step: the larger of the forward/backward pass

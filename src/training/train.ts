@@ -102,6 +102,7 @@ export interface EpochLogs {
   best: boolean;
 }
 
+/** What {@link train} returns: the per-epoch logs and the best epoch. */
 export interface TrainResult {
   history: EpochLogs[];
   /** The best epoch (0-based) by validation Dice, or by training loss without validation. */
