@@ -1,23 +1,27 @@
 /**
  * `npm run bench [-- options]`: builds each model at a standard configuration and reports, per
- * backend: parameters, GFLOP per image, forward ms (1 image), train-step ms (Adam, BCE), images/s,
- * achieved GFLOP/s, peak RSS, and tensors alive (before / after step 2 / after the last step /
- * after disposal: a leak check). Each (model, backend) runs in its own process, so peak RSS and
- * engine state are per run. When Debian's python3-torch is installed, bench/pytorch_reference.py
- * runs the same networks on one CPU thread right after each model, and the ratios are printed.
+ * backend and thread count: parameters, GFLOP per image, forward ms (1 image), train-step ms (Adam,
+ * BCE), images/s, achieved GFLOP/s, peak wasm memory, peak RSS, and tensors alive (before / after
+ * step 2 / after the last step / after disposal: a leak check). Each (model, backend, threads) runs
+ * in its own process, so memory peaks and engine state are per run. When PyTorch is installed
+ * (Debian's python3-torch), bench/pytorch_reference.py runs the same networks with the same thread
+ * counts right after each model (with OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE unset for it only), and
+ * the ratios are printed. The header gives the date, CPU model, cores and load average.
  *
  * Options: --models unet,unet-padded,unet++,unet3+  --backends wasm,cpu  --size 128  --batch 4
  *          --filters 16,32,64,128,256  --steps 5 (timed train steps, after 2 warm-up steps)
  *          --forward-reps 5  --cpu-train (also time train steps on the slow cpu backend)
- *          --no-torch  --torch-threads 1 (threads of the PyTorch reference; all its pools are pinned)
- *          --json (one JSON document on stdout instead of tables)
+ *          --threads 1,N (thread counts for wasm and PyTorch; default 1 and all cores)
+ *          --no-torch  --json (one JSON document on stdout instead of tables)
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { availableParallelism, cpus, loadavg, totalmem } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
-import { createModel, initBackend, listModels, unetValidInputSize, type BackendChoice } from '../src/index.js';
+import { createModel, initBackend, listModels, unetValidInputSize, wasmBackendInfo, type BackendChoice } from '../src/index.js';
+import { defaultWasmThreads } from '../src/backend/wasmThreads.js';
 import { convFlopsPerImage } from './flops.js';
 
 const STANDARD = {
@@ -34,6 +38,8 @@ const RESULT_TAG = 'BENCH_RESULT ';
 interface RunResult {
   model: string;
   backend: string;
+  /** wasm: XNNPACK threads that ran; other backends: null. */
+  threads: number | null;
   error?: string;
   inputSize?: number;
   params?: number;
@@ -45,6 +51,8 @@ interface RunResult {
   forwardGflops?: number;
   trainGflops?: number | null;
   peakRssMiB?: number;
+  /** wasm: size of the wasm memory at the end (it only grows: the run's high-water mark). */
+  peakWasmMiB?: number | null;
   tensors?: { before: number; afterStep2: number | null; afterLastStep: number | null; afterDispose: number };
   leak?: boolean;
 }
@@ -54,7 +62,12 @@ interface TorchResult {
   forwardMs: number;
   trainStepMs: number;
   size: number;
+  threads: number;
+  torch: string;
 }
+type TorchRun = TorchResult | { threads: number; error: string };
+/** Set by some machines' environments; they slow OpenBLAS, so the PyTorch reference runs without them. */
+const TORCH_ENV_UNSET = ['OPENBLAS_CORETYPE', 'OPENBLAS_L2_SIZE'];
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -70,11 +83,12 @@ function inputSizeFor(model: string, size: number, depth: number): number {
 async function measure(
   model: string,
   backend: string,
-  o: { size: number; batch: number; filters: number[]; steps: number; forwardReps: number; train: boolean },
+  o: { size: number; batch: number; filters: number[]; steps: number; forwardReps: number; train: boolean; threads: number },
 ): Promise<RunResult> {
-  await initBackend(backend as BackendChoice);
+  await initBackend(backend as BackendChoice, backend === 'wasm' ? { threads: o.threads } : {});
+  const threads = backend === 'wasm' ? wasmBackendInfo()!.threads : null;
   if (!listModels().includes(model)) {
-    return { model, backend, error: `model '${model}' is not registered in this build (known: ${listModels().join(', ')})` };
+    return { model, backend, threads, error: `model '${model}' is not registered in this build (known: ${listModels().join(', ')})` };
   }
   const size = inputSizeFor(model, o.size, o.filters.length - 1);
   const before = tf.memory().numTensors;
@@ -126,9 +140,11 @@ async function measure(
   optimizer.dispose();
   const afterDispose = tf.memory().numTensors;
   const peakRssMiB = process.resourceUsage().maxRSS / 1024;
+  const wasm = backend === 'wasm' ? wasmBackendInfo() : null;
   return {
     model,
     backend,
+    threads,
     inputSize: size,
     params,
     trainableParams,
@@ -140,6 +156,7 @@ async function measure(
     // A train step does the forward pass plus two backward convolutions per forward one: 3×.
     trainGflops: trainStepMs === null ? null : (3 * gflop * o.batch) / (trainStepMs / 1000),
     peakRssMiB,
+    peakWasmMiB: wasm === null ? null : wasm.memoryBytes / 2 ** 20,
     tensors: { before, afterStep2, afterLastStep, afterDispose },
     leak: afterDispose !== before || (afterStep2 !== null && afterStep2 !== afterLastStep),
   };
@@ -150,16 +167,18 @@ function torchAvailable(): boolean {
   return spawnSync(TORCH_PYTHON, ['-c', 'import torch'], { stdio: 'ignore' }).status === 0;
 }
 
-function runTorch(model: string, o: { size: number; batch: number; filters: number[]; steps: number; forwardReps: number; threads: number }): TorchResult | { error: string } {
+function runTorch(model: string, o: { size: number; batch: number; filters: number[]; steps: number; forwardReps: number; threads: number }): TorchRun {
   const script = fileURLToPath(new URL('./pytorch_reference.py', import.meta.url));
   const size = inputSizeFor(model, o.size, o.filters.length - 1);
+  const env = { ...process.env };
+  for (const v of TORCH_ENV_UNSET) delete env[v];
   const r = spawnSync(TORCH_PYTHON, [
     script, '--models', model, '--size', String(size), '--batch', String(o.batch), '--filters', o.filters.join(','),
     '--steps', String(o.steps), '--forward-reps', String(o.forwardReps), '--threads', String(o.threads),
-  ], { encoding: 'utf8', maxBuffer: 1 << 24 });
-  if (r.status !== 0) return { error: (r.stderr || 'pytorch_reference.py failed').trim().split('\n').slice(-1)[0]! };
-  const doc = JSON.parse(r.stdout.trim().split('\n').slice(-1)[0]!) as { results: Record<string, TorchResult> };
-  return doc.results[model]!;
+  ], { encoding: 'utf8', maxBuffer: 1 << 24, env });
+  if (r.status !== 0) return { threads: o.threads, error: (r.stderr || 'pytorch_reference.py failed').trim().split('\n').slice(-1)[0]! };
+  const doc = JSON.parse(r.stdout.trim().split('\n').slice(-1)[0]!) as { torch: string; threads: number; results: Record<string, TorchResult> };
+  return { ...doc.results[model]!, threads: doc.threads, torch: doc.torch };
 }
 
 function runWorker(model: string, backend: string, args: string[]): RunResult {
@@ -171,39 +190,47 @@ function runWorker(model: string, backend: string, args: string[]): RunResult {
   const line = (r.stdout ?? '').split('\n').find((l) => l.startsWith(RESULT_TAG));
   if (line === undefined) {
     const why = (r.stderr || r.stdout || `exit ${r.status}`).trim().split('\n').filter((l) => l.trim()).slice(-1)[0];
-    return { model, backend, error: why ?? 'worker failed' };
+    return { model, backend, threads: null, error: why ?? 'worker failed' };
   }
   return JSON.parse(line.slice(RESULT_TAG.length)) as RunResult;
 }
 
 const fmt = (v: number | null | undefined, digits = 0) => (v === null || v === undefined ? '—' : v.toFixed(digits));
 
-function printTable(model: string, runs: RunResult[], torch: TorchResult | { error: string } | null): void {
+function printTable(model: string, runs: RunResult[], torch: TorchRun[], batch: number): void {
   const first = runs.find((r) => r.error === undefined);
   console.log(`\n## ${model}` + (first ? ` (input ${first.inputSize}×${first.inputSize}×1, ${fmt(first.gflopPerImage, 2)} GFLOP/image, ${first.params} params, ${first.trainableParams} trainable)` : ''));
-  const head = ['backend', 'forward ms', 'train step ms', 'img/s', 'fwd GFLOP/s', 'train GFLOP/s', 'peak RSS MiB', 'tensors before/step2/last/after', 'fwd ×torch', 'train ×torch'];
+  const head = ['backend', 'threads', 'forward ms', 'train step ms', 'img/s', 'fwd GFLOP/s', 'train GFLOP/s', 'peak wasm MiB', 'peak RSS MiB',
+    'tensors before/step2/last/after', 'fwd ×torch', 'train ×torch', 'train speed-up vs 1 thread'];
   const rows: string[][] = [];
-  const t = torch !== null && !('error' in torch) ? torch : null;
+  const ok = torch.filter((t): t is TorchResult => !('error' in t));
+  const sameThreads = (n: number | null) => ok.find((t) => t.threads === n);
+  const oneThread = runs.find((r) => r.backend === 'wasm' && r.threads === 1 && r.trainStepMs);
   for (const r of runs) {
     if (r.error !== undefined) {
-      rows.push([r.backend, `error: ${r.error}`]);
+      rows.push([r.backend, String(r.threads ?? '—'), `error: ${r.error}`]);
       continue;
     }
     const tn = r.tensors!;
+    const t = sameThreads(r.threads);
     rows.push([
-      r.backend, fmt(r.forwardMs, 1), r.trainStepMs === null ? 'skipped' : fmt(r.trainStepMs), fmt(r.imagesPerSec, 2),
-      fmt(r.forwardGflops, 1), fmt(r.trainGflops, 1), fmt(r.peakRssMiB),
+      r.backend, String(r.threads ?? '—'), fmt(r.forwardMs, 1), r.trainStepMs === null ? 'skipped' : fmt(r.trainStepMs), fmt(r.imagesPerSec, 2),
+      fmt(r.forwardGflops, 1), fmt(r.trainGflops, 1), fmt(r.peakWasmMiB), fmt(r.peakRssMiB),
       `${tn.before}/${tn.afterStep2 ?? '—'}/${tn.afterLastStep ?? '—'}/${tn.afterDispose}${r.leak ? ' LEAK' : ''}`,
       t ? fmt(r.forwardMs! / t.forwardMs, 2) : '—', t && r.trainStepMs ? fmt(r.trainStepMs / t.trainStepMs, 2) : '—',
+      r.backend === 'wasm' && oneThread && r.trainStepMs ? fmt(oneThread.trainStepMs! / r.trainStepMs, 2) : '—',
     ]);
   }
-  if (t && first) {
-    const g = first.gflopPerImage!;
-    const batch = Number(process.env.BENCH_BATCH);
-    rows.push([`pytorch (${process.env.BENCH_TORCH_THREADS} thread(s), ${t.params} params)`, fmt(t.forwardMs, 1), fmt(t.trainStepMs), fmt((batch * 1000) / t.trainStepMs, 2),
-      fmt(g / (t.forwardMs / 1000), 1), fmt((3 * g * batch) / (t.trainStepMs / 1000), 1), '—', '—', '1.00', '1.00']);
-  } else if (torch !== null && 'error' in torch) {
-    rows.push(['pytorch', `error: ${torch.error}`]);
+  const torchOne = ok.find((t) => t.threads === 1);
+  for (const t of torch) {
+    if ('error' in t) {
+      rows.push(['pytorch', String(t.threads), `error: ${t.error}`]);
+      continue;
+    }
+    const g = first?.gflopPerImage ?? 0;
+    rows.push([`pytorch ${t.torch} (${t.params} params)`, String(t.threads), fmt(t.forwardMs, 1), fmt(t.trainStepMs), fmt((batch * 1000) / t.trainStepMs, 2),
+      fmt(g / (t.forwardMs / 1000), 1), fmt((3 * g * batch) / (t.trainStepMs / 1000), 1), '—', '—', '—', '1.00', '1.00',
+      torchOne ? fmt(torchOne.trainStepMs / t.trainStepMs, 2) : '—']);
   }
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   const line = (cells: string[]) => '| ' + head.map((_, i) => (cells[i] ?? '').padEnd(widths[i]!)).join(' | ') + ' |';
@@ -224,7 +251,7 @@ async function main(): Promise<void> {
       'forward-reps': { type: 'string' },
       'cpu-train': { type: 'boolean', default: false },
       'no-torch': { type: 'boolean', default: false },
-      'torch-threads': { type: 'string' },
+      threads: { type: 'string' },
       json: { type: 'boolean', default: false },
       worker: { type: 'boolean', default: false },
     },
@@ -242,7 +269,8 @@ async function main(): Promise<void> {
   const filters = values.filters?.split(',').map((f) => int(f, 0, 'filters')) ?? STANDARD.filters;
   const steps = int(values.steps, 5, 'steps');
   const forwardReps = int(values['forward-reps'], 5, 'forward-reps');
-  const torchThreads = int(values['torch-threads'], 1, 'torch-threads');
+  const allCores = defaultWasmThreads();
+  const threadCounts = values.threads?.split(',').map((t) => int(t, 0, 'threads')) ?? [...new Set([1, allCores])];
 
   if (values.worker) {
     const backend = backends[0]!;
@@ -250,37 +278,54 @@ async function main(): Promise<void> {
     const r = await measure(models[0]!, backend, {
       size, batch, filters, steps: slowCpu ? Math.min(steps, 2) : steps,
       forwardReps: slowCpu ? Math.min(forwardReps, 2) : forwardReps, train: !slowCpu || values['cpu-train'],
-    }).catch((e: Error) => ({ model: models[0]!, backend, error: e.message.split('\n')[0] }) as RunResult);
+      threads: threadCounts[0]!,
+    }).catch((e: Error) => ({ model: models[0]!, backend, threads: null, error: e.message.split('\n')[0] }) as RunResult);
     console.log(RESULT_TAG + JSON.stringify(r));
     return;
   }
 
-  process.env.BENCH_BATCH = String(batch);
-  process.env.BENCH_TORCH_THREADS = String(torchThreads);
   const passOn = ['--size', String(size), '--batch', String(batch), '--filters', filters.join(','), '--steps', String(steps), '--forward-reps', String(forwardReps), ...(values['cpu-train'] ? ['--cpu-train'] : [])];
   const withTorch = !values['no-torch'] && torchAvailable();
-  const config = { size, batch, filters, steps, forwardReps, torchThreads, optimizer: 'adam(1e-3)', loss: 'binaryCrossentropy', batchNorm: true, numClasses: 1 };
+  const machine = {
+    cpu: cpus()[0]?.model.trim() ?? 'unknown',
+    logicalCores: cpus().length,
+    availableParallelism: availableParallelism(),
+    loadAverage1m: loadavg()[0],
+    memoryGiB: totalmem() / 2 ** 30,
+  };
+  const config = { size, batch, filters, steps, forwardReps, threads: threadCounts, optimizer: 'adam(1e-3)', loss: 'binaryCrossentropy', batchNorm: true, numClasses: 1 };
+  const date = new Date().toISOString();
   if (!values.json) {
-    console.log(`# segmentation-models-tfjs benchmark\nconfig: filters [${filters}], BN, input ${size}×${size}×1 (classic unet: nearest valid size), 1 class, batch ${batch}, Adam, BCE; ` +
-      `median of ${forwardReps} forward passes (1 image) and ${steps} train steps after warm-up; node ${process.version}`);
+    console.log(`# segmentation-models-tfjs benchmark, ${date}`);
+    console.log(`machine: ${machine.cpu}, ${machine.logicalCores} logical cores (${machine.availableParallelism} available), ` +
+      `${machine.memoryGiB.toFixed(0)} GiB, load average ${machine.loadAverage1m.toFixed(2)} at start; node ${process.version}`);
+    console.log(`config: filters [${filters}], BN, input ${size}×${size}×1 (classic unet: nearest valid size), 1 class, batch ${batch}, Adam, BCE; ` +
+      `median of ${forwardReps} forward passes (1 image) and ${steps} train steps after warm-up; wasm threads ${threadCounts.join(' and ')}`);
     console.log(
       withTorch
-        ? `PyTorch reference: ${TORCH_PYTHON} bench/pytorch_reference.py, ${torchThreads} thread(s) (OpenMP/OpenBLAS pools pinned too), run right after each model`
+        ? `PyTorch reference: ${TORCH_PYTHON} bench/pytorch_reference.py with ${threadCounts.join(' and ')} thread(s) (OpenMP/OpenBLAS pools pinned to the same count; ${TORCH_ENV_UNSET.join(', ')} unset), run right after each model`
         : values['no-torch']
           ? 'PyTorch reference skipped (--no-torch)'
           : 'PyTorch reference unavailable (install Debian python3-torch: apt-get install python3-torch)',
     );
     if (backends.includes('cpu') && !values['cpu-train']) console.log('cpu backend: forward only (a train step takes minutes; --cpu-train to time it)');
   }
-  const all: { model: string; runs: RunResult[]; torch: TorchResult | { error: string } | null }[] = [];
+  const all: { model: string; runs: RunResult[]; torch: TorchRun[] }[] = [];
   for (const model of models) {
-    const runs = backends.map((b) => runWorker(model, b, passOn));
-    const torch = withTorch ? runTorch(model, { size, batch, filters, steps, forwardReps, threads: torchThreads }) : null;
+    const runs = backends.flatMap((b) =>
+      b === 'wasm' ? threadCounts.map((t) => runWorker(model, b, [...passOn, '--threads', String(t)])) : [runWorker(model, b, passOn)],
+    );
+    const torch = withTorch ? threadCounts.map((threads) => runTorch(model, { size, batch, filters, steps, forwardReps, threads })) : [];
     all.push({ model, runs, torch });
-    if (!values.json) printTable(model, runs, torch);
+    if (!values.json) printTable(model, runs, torch, batch);
   }
   if (values.json) {
-    console.log(JSON.stringify({ config, node: process.version, torch: withTorch ? 'available' : 'unavailable', results: all }, null, 2));
+    const torchVersion = all.flatMap((m) => m.torch).find((t): t is TorchResult => 'torch' in t)?.torch ?? null;
+    console.log(JSON.stringify({
+      date, machine, node: process.version, config,
+      torch: withTorch ? { available: true, version: torchVersion, python: TORCH_PYTHON, envUnset: TORCH_ENV_UNSET } : { available: false },
+      results: all,
+    }, null, 2));
   }
 }
 

@@ -50,6 +50,7 @@ export {
 } from './models/encoderModels.js';
 export { ClassGate, type ClassGateActivation, type ClassGateConfig } from './layers/classGate.js';
 export { type CommonModelOptions, type InputShape } from './models/options.js';
+export { checkInputSize, INPUT_SIZE_RULES, type InputSizeRule, type InputSizeRuleKind } from './models/inputSize.js';
 // What a model is (architecture, encoder, output roles, options), stored in its metadata
 export {
   modelInfo,
@@ -98,6 +99,7 @@ export { convBlock, type ConvBlockOptions } from './layers/convBlock.js';
 export { CenterCrop2D } from './layers/centerCrop.js';
 export { upsample2x, type UpsamplingMode, type UpsampleOptions } from './layers/upsample.js';
 export { Resize2D, RESIZE_INTERPOLATIONS, type Resize2DConfig, type ResizeInterpolation } from './layers/resize.js';
+export { InputSizeCheck, inputSizeChecked, checkModelInputSize, type InputSizeCheckConfig } from './layers/inputSizeCheck.js';
 export { type ConvLayerOptions } from './layers/convBlock.js';
 
 // Summary
@@ -143,6 +145,11 @@ export { optimizeForInference, type OptimizeForInferenceOptions } from './infere
 
 // Training, evaluation and pictures of results (browser-safe)
 export { train, type TrainOptions, type TrainResult, type EpochLogs } from './training/train.js';
+export {
+  estimateTrainingMemory, largestBatchThatFits, defaultMemoryLimit, WASM_HEAP_LIMIT, LAYER_MEMORY_FACTORS,
+  DEFAULT_LAYER_MEMORY_FACTOR, LOSS_MEMORY_FACTOR, KERNEL_WORKSPACE_BYTES,
+  type TrainingMemoryOptions, type TrainingMemoryEstimate,
+} from './training/memory.js';
 export { evaluateSegmentation, ScoreAccumulator, type SegmentationScores, type EvaluateOptions } from './training/evaluate.js';
 export { trainingCurveSvg } from './training/curve.js';
 export { classMap, classMapAsync, overlayMask, PALETTE, type ClassMap, type OverlayImage } from './inference/overlay.js';
@@ -152,6 +159,9 @@ export { initBackend, backendInfo, BACKEND_CHOICES } from './backend/initBackend
 export type { BackendChoice, BackendInfo, InitBackendOptions } from './backend/initBackend.js';
 export type { WebGPUAdapterInfo } from './backend/webgpu.js';
 export { registerWasmKernels, WASM_KERNELS } from './backend/registerWasmKernels.js';
+export { wasmBackendInfo, MAX_WASM_THREADS, WASM_MEMORY_LIMIT_BYTES, type WasmBackendInfo } from './backend/wasmInfo.js';
+export { guardWasmAllocations, WasmOutOfMemoryError } from './backend/wasmGuard.js';
+export { recoverWasmBackend, isWasmAbort, explainWasmFailure } from './backend/recover.js';
 // Importing the library replaces tfjs's wrong cpu resize gradient kernels (docs/backend.md).
 import './backend/kernels/resizeGrad.js';
 

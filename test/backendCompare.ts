@@ -62,6 +62,28 @@ export async function compare(f: () => tf.Tensor[]): Promise<void> {
   for (let i = 0; i < ref.length; i++) expect(relErr(got[i], ref[i])).toBeLessThanOrEqual(1e-4);
 }
 
+/** dW of conv2d(x, w) for a seeded dy (the filter gradient on its own). */
+export function filterGrad(x: tf.Tensor, w: tf.Tensor, stride: number, pad: 'same' | 'valid', seed: number): tf.Tensor {
+  const f = (a: tf.Tensor, b: tf.Tensor) => tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, stride, pad);
+  return tf.grads(f)([x, w], seeded(f(x, w).shape, seed))[1]!;
+}
+
+/** Runs `body` with the filter-gradient kernel's chunking limits set, then restores them. */
+export async function withChunkLimits(
+  limits: { shiftedPixels?: number; patchFloats?: number },
+  body: () => Promise<void>,
+): Promise<void> {
+  const { setPatchChunkLimit, setShiftedGroupPixels } = await import('../src/backend/kernels/conv2dBackpropFilter.js');
+  const oldPixels = limits.shiftedPixels === undefined ? null : setShiftedGroupPixels(limits.shiftedPixels);
+  const oldPatch = limits.patchFloats === undefined ? null : setPatchChunkLimit(limits.patchFloats);
+  try {
+    await body();
+  } finally {
+    if (oldPixels !== null) setShiftedGroupPixels(oldPixels);
+    if (oldPatch !== null) setPatchChunkLimit(oldPatch);
+  }
+}
+
 /**
  * Deterministic initial weights (the models' initializers are unseeded): He-normal kernels from a
  * seeded generator, the remaining weights (biases, BN gamma/beta/moving statistics) as the model

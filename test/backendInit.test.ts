@@ -9,7 +9,7 @@ describe('initBackend', () => {
     expect(tf.getKernel('Conv2DBackpropFilter', 'wasm')).toBeDefined();
     for (const k of WASM_KERNELS) expect(tf.getKernel(k.kernelName, 'wasm').kernelFunc).toBe(k.kernelFunc);
     // idempotent
-    expect(registerWasmKernels()).toEqual(['Conv2DBackpropFilter', 'Conv2DBackpropInput', 'Tile', 'SplitV', 'Concat', 'Identity', 'Sum', 'Mean', 'Slice', 'MaxPoolGrad', 'ResizeBilinearGrad', 'ResizeNearestNeighborGrad', 'DepthwiseConv2dNativeBackpropInput', 'DepthwiseConv2dNativeBackpropFilter']);
+    expect(registerWasmKernels()).toEqual(['Conv2DBackpropFilter', 'Conv2DBackpropInput', 'Tile', 'SplitV', 'Concat', 'Identity', 'Sum', 'Mean', 'Slice', 'MaxPoolGrad', 'Cast', 'FusedBatchNorm', 'Reshape', 'Add', 'ResizeBilinearGrad', 'ResizeNearestNeighborGrad', 'DepthwiseConv2dNativeBackpropInput', 'DepthwiseConv2dNativeBackpropFilter']);
   });
 
   it('an explicit backend is honoured', async () => {

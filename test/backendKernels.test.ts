@@ -2,7 +2,7 @@ import { describe, it, expect, beforeAll } from 'vitest';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../src/index.js';
 import { setPatchChunkLimit, setShiftedGroupPixels } from '../src/backend/kernels/conv2dBackpropFilter.js';
-import { compare, seeded } from './backendCompare.js';
+import { compare, filterGrad, seeded, withChunkLimits } from './backendCompare.js';
 
 type Pad = 'same' | 'valid';
 
@@ -99,6 +99,34 @@ describe('wasm Conv2DBackpropFilter / Conv2DBackpropInput match cpu', () => {
       });
     } finally {
       setShiftedGroupPixels(old);
+    }
+  });
+
+  it('stride-1 filter gradient in bands of output rows (images larger than the pixel budget) equals cpu', async () => {
+    // 20×23 'same' 3×3: 25 padded columns, bands of 6 output rows
+    await withChunkLimits({ shiftedPixels: 8 * 25 }, () =>
+      compare(() => {
+        const x = seeded([2, 20, 23, 4], 26);
+        const w = seeded([3, 3, 4, 5], 27);
+        return [filterGrad(x, w, 1, 'same', 28), filterGrad(x, w, 1, 'valid', 29)];
+      }),
+    );
+  });
+
+  it('strided filter gradient in groups of images and in row chunks of one image equals cpu', async () => {
+    for (const limit of [3 * 3 * 5 * 5 * 4 * 2, 3 * 3 * 5 * 4 * 2]) { // two images per group; two rows per chunk
+      const old = setPatchChunkLimit(limit);
+      try {
+        await compare(() => {
+          const x = seeded([5, 9, 7, 5], 30);
+          const w = seeded([3, 3, 5, 6], 31);
+          const f = (a: tf.Tensor, b: tf.Tensor) => tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, 2, 'same');
+          const t = (a: tf.Tensor, b: tf.Tensor) => tf.conv2dTranspose(a as tf.Tensor4D, b as tf.Tensor4D, [5, 10, 8, 5], 2, 'valid');
+          return [tf.grads(f)([x, w], seeded([5, 5, 4, 6], 32))[1]!, tf.grads(t)([seeded([5, 5, 4, 6], 33), w.slice([0, 0, 0, 0], [2, 2, 5, 6])], seeded([5, 10, 8, 5], 34))[1]!];
+        });
+      } finally {
+        setPatchChunkLimit(old);
+      }
     }
   });
 

@@ -166,3 +166,82 @@ describe('wasm MaxPoolGrad', () => {
     });
   }
 });
+
+describe('wasm FusedBatchNorm and the batch-norm training gradients', () => {
+  // (tfjs's tape cannot differentiate batchNorm without scale or offset: those are forward only.)
+  for (const [shape, meanShift] of [[[2, 5, 6, 4], 0], [[3, 4, 3, 7], 3], [[1, 6, 5, 3], -2]] as [number[], number][]) {
+    const ch = shape[3]!;
+    it(`[${shape}], mean shift ${meanShift}: training-mode batch norm (moments, then batchNorm), forward and all gradients`, async () => {
+      await compare(() => {
+        const x = tf.add(seeded(shape, 40), meanShift);
+        const g = tf.add(seeded([ch], 41), 1.5);
+        const b = seeded([ch], 42);
+        const f = (xx: tf.Tensor, gg: tf.Tensor, bb: tf.Tensor) => {
+          const { mean, variance } = tf.moments(xx, [0, 1, 2]);
+          return tf.batchNorm(xx as tf.Tensor4D, mean, variance, bb, gg, 1e-3);
+        };
+        return [f(x, g, b), ...tf.grads(f)([x, g, b], seeded(shape, 43))];
+      });
+    });
+    it(`[${shape}], mean shift ${meanShift}: batch norm with fixed statistics, forward (also without scale / offset) and gradients`, async () => {
+      await compare(() => {
+        const x = tf.add(seeded(shape, 44), meanShift);
+        const mean = tf.add(seeded([ch], 45), meanShift);
+        const variance = tf.add(tf.abs(seeded([ch], 46)), 0.2);
+        const g = seeded([ch], 47);
+        const b = seeded([ch], 48);
+        const f = (xx: tf.Tensor, mm: tf.Tensor, vv: tf.Tensor, gg: tf.Tensor, bb: tf.Tensor) =>
+          tf.batchNorm(xx as tf.Tensor4D, mm, vv, bb, gg, 1e-3);
+        const x4 = x as tf.Tensor4D;
+        return [
+          f(x, mean, variance, g, b),
+          tf.batchNorm(x4, mean, variance, undefined, g, 1e-3),
+          tf.batchNorm(x4, mean, variance, b, undefined, 1e-3),
+          tf.batchNorm(x4, mean, variance),
+          ...tf.grads(f)([x, mean, variance, g, b], seeded(shape, 49)),
+        ];
+      });
+    });
+  }
+  it('a channel whose mean is far from zero relative to its spread keeps full accuracy (stock path)', async () => {
+    await compare(() => {
+      const x = tf.add(tf.mul(seeded([2, 4, 4, 2], 50), 0.01), tf.tensor1d([1000, 0]));
+      const mean = tf.tensor1d([1000, 0.01]);
+      const variance = tf.tensor1d([1e-4, 1e-4]);
+      return [tf.batchNorm(x as tf.Tensor4D, mean, variance, undefined, undefined, 1e-5)];
+    });
+  });
+  it('rank-2 and rank-3 batch norm (stock kernel) still match cpu', async () => {
+    await compare(() => {
+      const x2 = seeded([6, 3], 51);
+      const x3 = seeded([2, 5, 3], 52);
+      const m = seeded([3], 53);
+      const v = tf.add(tf.abs(seeded([3], 54)), 0.5);
+      return [tf.batchNorm(x2 as tf.Tensor2D, m, v), tf.batchNorm(x3 as tf.Tensor3D, m, v)];
+    });
+  });
+  it('mean and sum gradients over any axes match cpu', async () => {
+    await compare(() => {
+      const x = seeded([3, 4, 5, 2], 55);
+      const out: tf.Tensor[] = [];
+      for (const axes of [[0, 1, 2], [1], [0, 3], [0, 1, 2, 3]]) {
+        out.push(...tf.grads((a: tf.Tensor) => tf.mean(a, axes))([x], tf.ones(tf.mean(x, axes).shape)));
+        out.push(...tf.grads((a: tf.Tensor) => tf.sum(a, axes, true))([x], seeded(tf.sum(x, axes, true).shape, 56)));
+      }
+      return out;
+    });
+  });
+  it('a same-dtype cast shares data; other casts convert', async () => {
+    await tf.setBackend('wasm');
+    const x = tf.tensor1d([1.5, -2.25, 3]);
+    const before = tf.engine().backend.numDataIds();
+    const same = tf.cast(x, 'float32');
+    expect(tf.engine().backend.numDataIds()).toBe(before); // no copy
+    x.dispose();
+    expect(Array.from(same.dataSync())).toEqual([1.5, -2.25, 3]);
+    const asInt = tf.cast(same, 'int32');
+    expect(asInt.dtype).toBe('int32');
+    expect(Array.from(asInt.dataSync())).toEqual([1, -2, 3]);
+    tf.dispose([same, asInt]);
+  });
+});

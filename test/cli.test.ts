@@ -97,7 +97,7 @@ describe('CLI train / predict / demo end to end (tiny)', () => {
       const overlay = decodeImage(readFileSync(join(pred, 'cell0_overlay.png')));
       expect([overlay.height, overlay.width, overlay.channels]).toEqual([16, 16, 3]);
       // a larger image than the model's 16x16 input goes through overlap-tile prediction
-      await run(['predict', '--model', join(out, 'model.json'), '--input', join(dir, 'big', 'wide.png'), '--out', pred]);
+      await run(['predict', '--model', join(out, 'model.json'), '--input', join(dir, 'big', 'wide.png'), '--out', pred, '--overwrite']);
       const wide = decodeImage(readFileSync(join(pred, 'wide_mask.png')));
       expect([wide.height, wide.width]).toEqual([24, 40]);
       await expect(run(['predict', '--model', out, '--input', join(dir, 'nope'), '--out', pred])).rejects.toThrow(/nope does not exist/);

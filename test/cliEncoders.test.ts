@@ -110,7 +110,8 @@ describe('CLI with --encoder', () => {
         const flags = preprocess ? [] : ['--no-preprocess'];
         const plog = await run(['predict', '--model', out, '--input', join(dir, 'images'), '--out', pred, ...flags]);
         expect(plog.includes('preprocessing: (x - mean) / std')).toBe(preprocess);
-        await run(['predict', '--model', out, '--input', join(dir, 'big', 'wide.png'), '--out', pred, ...flags]);
+        // a second prediction into the same folder: allowed with --overwrite only
+        await run(['predict', '--model', out, '--input', join(dir, 'big', 'wide.png'), '--out', pred, '--overwrite', ...flags]);
         expect(maskOf(pred, 'cell0')).toEqual(await expectedMask(join(dir, 'images', 'cell0.png'), preprocess));
         expect(maskOf(pred, 'wide')).toEqual(await expectedMask(join(dir, 'big', 'wide.png'), preprocess));
         expect(existsSync(join(pred, 'wide_overlay.png'))).toBe(true);

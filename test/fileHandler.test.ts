@@ -161,3 +161,55 @@ describe('file:// load errors name the file', () => {
     );
   });
 });
+
+describe('file:// saves are atomic', () => {
+  async function artifactsOf(model: tf.LayersModel): Promise<tf.io.ModelArtifacts> {
+    let artifacts: tf.io.ModelArtifacts | undefined;
+    await model.save(tf.io.withSaveHandler(async (a) => {
+      artifacts = a;
+      return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
+    }));
+    return artifacts!;
+  }
+  const dense = (units: number) => tf.sequential({ layers: [tf.layers.dense({ inputShape: [3], units })] });
+  const staging = async (parent: string) => (await readdir(parent)).filter((f) => f.includes('.saving-'));
+
+  it('a save that fails half-way leaves the previous model loadable and other files untouched', async () => {
+    const target = join(dir, 'atomic-fail');
+    const a = dense(2);
+    await a.save(`file://${target}`);
+    await writeFile(join(target, 'notes.txt'), 'mine');
+    // Another model whose metadata cannot be serialised: the save fails after the weights exist.
+    const b = dense(5);
+    const broken = { ...(await artifactsOf(b)), userDefinedMetadata: { n: 10n as unknown as number } };
+    await expect(fileSystem(target).save!(broken)).rejects.toThrow(/BigInt/);
+    const loaded = await tf.loadLayersModel(`file://${target}`);
+    await expectSamePredictions(a, loaded, [2, 3]);
+    expect(await readFile(join(target, 'notes.txt'), 'utf8')).toBe('mine');
+    expect(await staging(dir)).toEqual([]);
+    for (const m of [a, b, loaded]) m.dispose();
+  });
+
+  it('replacing a model swaps model.json and weights, keeps other files and leaves no staging folder', async () => {
+    const target = join(dir, 'atomic-replace');
+    const a = dense(2);
+    await a.save(`file://${target}`);
+    await writeFile(join(target, 'training.json'), '{}');
+    const b = dense(4);
+    await b.save(`file://${target}`);
+    expect((await readdir(target)).sort()).toEqual(['model.json', 'training.json', 'weights.bin']);
+    const loaded = await tf.loadLayersModel(`file://${target}`);
+    await expectSamePredictions(b, loaded, [2, 3]);
+    expect(await staging(dir)).toEqual([]);
+    for (const m of [a, b, loaded]) m.dispose();
+  });
+
+  it('a new folder (with missing parents) appears with both files in one step', async () => {
+    const target = join(dir, 'atomic-new', 'deeper', 'model');
+    const a = dense(3);
+    await a.save(`file://${target}`);
+    expect((await readdir(target)).sort()).toEqual(['model.json', 'weights.bin']);
+    expect(await staging(join(dir, 'atomic-new', 'deeper'))).toEqual([]);
+    a.dispose();
+  });
+});

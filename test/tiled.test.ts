@@ -68,10 +68,23 @@ describe('predictTiled with the classic (valid) UNet', () => {
     );
     const before = tf.memory().numTensors;
     await expect(predictTiled(model, image, { tileSize: 62 })).rejects.toThrow(
-      /62x62 is not a valid tile size for this model: layer .* \(MaxPooling2D\) receives 25x25/,
+      'predictTiled: tileSize 62x62: unet: input height — classic UNet (depth 2) cannot take input size 62: level 1 ' +
+        'feeds an odd size 25 to a 2x2 max-pooling. Nearest valid sizes: 60 or 64',
     );
     expect(tf.memory().numTensors).toBe(before);
     tf.dispose([image, rgb]);
+  });
+
+  it('names the misaligned layer of a model without a size check (built elsewhere, or saved before the check)', async () => {
+    const input = tf.input({ shape: [null, null, 1] });
+    const pooled = tf.layers.maxPooling2d({ poolSize: 2, name: 'pool' }).apply(input);
+    const plain = tf.model({ inputs: input, outputs: tf.layers.upSampling2d({ size: [2, 2] }).apply(pooled) as tf.SymbolicTensor });
+    const image = randomImage([20, 20, 1]) as tf.Tensor3D;
+    await expect(predictTiled(plain, image, { tileSize: 9 })).rejects.toThrow(
+      'predictTiled: 9x9 is not a valid tile size for this model: layer pool (MaxPooling2D) receives 9x9',
+    );
+    image.dispose();
+    plain.dispose();
   });
 });
 

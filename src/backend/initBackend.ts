@@ -10,6 +10,8 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { registerWasmKernels } from './registerWasmKernels.js';
+import { MAX_WASM_THREADS } from './wasmInfo.js';
+import { guardWasmAllocations } from './wasmGuard.js';
 import { prepareWebGPU, webgpuAdapter, type WebGPUAdapterInfo } from './webgpu.js';
 
 export type BackendChoice = 'auto' | 'tensorflow' | 'webgpu' | 'webgl' | 'wasm' | 'cpu';
@@ -28,6 +30,15 @@ export interface InitBackendOptions {
    * Default false (an explicit choice that cannot be honoured is an error).
    */
   fallback?: boolean;
+  /**
+   * XNNPACK threads of the wasm backend, 1 to 8. In Node the default is every core the process
+   * may use (`os.availableParallelism()`, at most 8), run on the package's multi-threaded build
+   * (1 = the stock single-threaded backend); if the threaded start fails, the single-threaded
+   * backend runs and `wasmBackendInfo().fallbackReason` says why. In browsers this is passed to
+   * the wasm package's `setThreadsCount` (threads need a cross-origin-isolated page there).
+   * Fixed once the wasm backend holds tensors.
+   */
+  threads?: number;
 }
 
 /** Imports a package the user may not have installed; resolves to false when it is missing. */
@@ -57,21 +68,46 @@ async function load(name: Exclude<BackendChoice, 'auto'>, options: InitBackendOp
       return (await prepareWebGPU(automatic)) ?? true;
     case 'webgl':
       return !isNode(); // bundled with @tensorflow/tfjs; useless without a browser
-    case 'wasm': {
-      try {
-        const wasm = await import('@tensorflow/tfjs-backend-wasm');
-        if (options.wasmPaths !== undefined) wasm.setWasmPaths(options.wasmPaths);
-        // Throws when the wasm package registered into another copy of tfjs-core (its kernels are
-        // then invisible to ours): treat that as "wasm unavailable".
-        registerWasmKernels();
-      } catch {
-        return false;
-      }
-      return true;
-    }
+    case 'wasm':
+      return loadWasm(options);
     case 'cpu':
       return true;
   }
+}
+
+/** The Node-only threaded wasm start; a computed specifier keeps it out of browser bundles. */
+const NODE_WASM_THREADS = './wasmThreads.js';
+
+/** Loads the wasm backend; false or the reason when that is impossible here. */
+async function loadWasm(options: InitBackendOptions): Promise<boolean | string> {
+  let wasm: typeof import('@tensorflow/tfjs-backend-wasm');
+  try {
+    wasm = await import('@tensorflow/tfjs-backend-wasm');
+  } catch (e) {
+    return `importing @tensorflow/tfjs-backend-wasm failed (${(e as Error).message})`;
+  }
+  if (tf.findBackendFactory('wasm') === null) {
+    // The package registered its backend and kernels with a tfjs-core that is not ours.
+    return (
+      '@tensorflow/tfjs-backend-wasm registered itself with another copy of @tensorflow/tfjs-core than the one ' +
+      '@tensorflow/tfjs uses here (two copies are installed); install matching versions (4.22.x of both) ' +
+      'and run `npm dedupe` so that one tfjs-core remains'
+    );
+  }
+  if (options.wasmPaths !== undefined) wasm.setWasmPaths(options.wasmPaths);
+  registerWasmKernels();
+  if (isNode()) {
+    let threads: typeof import('./wasmThreads.js');
+    try {
+      threads = (await import(/* webpackIgnore: true */ /* @vite-ignore */ NODE_WASM_THREADS)) as typeof threads;
+    } catch {
+      return true; // bundled without the Node-only module: the stock single-threaded backend
+    }
+    threads.configureNodeWasm(options.threads ?? threads.defaultWasmThreads());
+  } else if (options.threads !== undefined) {
+    wasm.setThreadsCount(options.threads);
+  }
+  return true;
 }
 
 /** Sets backend `name` and checks that it is really the active one. */
@@ -141,6 +177,12 @@ export async function initBackend(
   if (!BACKEND_CHOICES.includes(preferred)) {
     throw new Error(`initBackend: unknown backend '${String(preferred)}'; use one of ${BACKEND_CHOICES.join(', ')}.`);
   }
+  const { threads } = options;
+  if (threads !== undefined && !(Number.isInteger(threads) && threads >= 1 && threads <= MAX_WASM_THREADS)) {
+    throw new Error(
+      `initBackend: threads must be an integer from 1 to ${MAX_WASM_THREADS} (the wasm build's thread pool), got ${String(threads)}.`,
+    );
+  }
   const order = autoOrder();
   let candidates: Exclude<BackendChoice, 'auto'>[];
   if (preferred === 'auto') {
@@ -154,7 +196,10 @@ export async function initBackend(
   lastRequest = { requested: preferred, skipped };
   for (const name of candidates) {
     const loaded = await load(name, options, name !== preferred);
-    if (loaded === true && (await activate(name))) return name;
+    if (loaded === true && (await activate(name))) {
+      guardWasmAllocations(); // wasm: a full heap throws instead of corrupting memory
+      return name;
+    }
     const reason = typeof loaded === 'string' ? loaded : loaded ? `tf.setBackend('${name}') failed (see the console)` : HOW_TO[name];
     skipped.push({ backend: name, reason });
   }

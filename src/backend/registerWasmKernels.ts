@@ -8,15 +8,17 @@ import { conv2dBackpropFilterConfig } from './kernels/conv2dBackpropFilter.js';
 import { conv2dBackpropInputConfig } from './kernels/conv2dBackpropInput.js';
 import { concatConfig } from './kernels/concat.js';
 import { depthwiseConv2dGradWasmKernels } from './kernels/depthwiseConv2dGrad.js';
-import { identityConfig } from './kernels/identity.js';
+import { castConfig, identityConfig } from './kernels/identity.js';
+import { addConfig, reshapeConfig } from './kernels/recording.js';
+import { fusedBatchNormConfig } from './kernels/batchNorm.js';
 import { maxPoolGradConfig } from './kernels/maxPoolGrad.js';
 import { resizeGradWasmKernels } from './kernels/resizeGrad.js';
-import { meanConfig } from './kernels/mean.js';
 import { sliceConfig } from './kernels/slice.js';
-import { sumConfig } from './kernels/sum.js';
+import { meanConfig, sumConfig } from './kernels/reduceLeading.js';
 import { splitVConfig } from './kernels/splitV.js';
 import { tileConfig } from './kernels/tile.js';
 import { WASM, captureOriginal } from './kernels/wasmUtil.js';
+import { registerWasmGradients } from './gradients.js';
 
 /** Kernels we add or replace on wasm. */
 export const WASM_KERNELS: readonly tf.KernelConfig[] = [
@@ -30,12 +32,16 @@ export const WASM_KERNELS: readonly tf.KernelConfig[] = [
   meanConfig,
   sliceConfig,
   maxPoolGradConfig,
+  castConfig,
+  fusedBatchNormConfig,
+  reshapeConfig,
+  addConfig,
   ...resizeGradWasmKernels,
   ...depthwiseConv2dGradWasmKernels,
 ];
 
 /** Stock wasm kernels our kernels call into; captured before anything is replaced. */
-const BUILDING_BLOCKS = ['BatchMatMul', 'Conv2D', 'AvgPool'];
+const BUILDING_BLOCKS = ['BatchMatMul', 'Conv2D', 'AvgPool', 'FusedDepthwiseConv2D'];
 
 let registered = false;
 
@@ -56,6 +62,7 @@ export function registerWasmKernels(): string[] {
     // our kernel falls back to the stock one for cases it does not handle.
     tf.registerKernel({ ...config, setupFunc: stock?.setupFunc });
   }
+  registerWasmGradients();
   registered = true;
   return WASM_KERNELS.map((k) => k.kernelName);
 }

@@ -2,7 +2,7 @@
  * `npm run demo`: generate synthetic cells, train a small UNet++ with deep supervision on the
  * default backend, report validation Dice/IoU, and write overlays and a training curve.
  */
-import { mkdir, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../backend/initBackend.js';
@@ -15,6 +15,7 @@ import { paramCounts, formatCount } from '../summary.js';
 import { trainingCurveSvg } from '../training/curve.js';
 import { finalPrediction } from '../training/evaluate.js';
 import { train, type TrainResult } from '../training/train.js';
+import { prepareOutputFolder } from './outputs.js';
 
 export interface DemoOptions {
   /** Output folder. Default `demo-output`. */
@@ -31,6 +32,11 @@ export interface DemoOptions {
   seed?: number;
   /** Backend preference for initBackend. Default 'auto'. */
   backend?: string;
+  /**
+   * Write into a folder holding other files than a previous demo's (overlay-*.png,
+   * training-curve.svg, model/). Default false.
+   */
+  overwrite?: boolean;
   log?: (line: string) => void;
 }
 
@@ -69,6 +75,23 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
   const size = options.size ?? 64;
   const seed = options.seed ?? 7;
   const t0 = Date.now();
+  // A previous demo's files are replaced; anything else in the folder needs overwrite.
+  const folder = await prepareOutputFolder(out, {
+    command: 'demo',
+    overwrite: options.overwrite,
+    allowed: (name) => /^overlay-\d+\.png$/.test(name) || name === 'training-curve.svg' || name === 'model',
+  });
+  try {
+    return await demoInto(options, out, size, seed, t0, log);
+  } catch (e) {
+    await folder.cleanup();
+    throw e;
+  }
+}
+
+async function demoInto(
+  options: DemoOptions, out: string, size: number, seed: number, t0: number, log: (line: string) => void,
+): Promise<DemoResult> {
   const backend = await initBackend((options.backend ?? 'auto') as never);
   log(`backend: ${backend}`);
 
@@ -86,13 +109,13 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
   const counts = paramCounts(model);
   log(`model: UNet++ with deep supervision, ${model.outputs.length} outputs, ${formatCount(counts.total)} parameters`);
 
-  await mkdir(out, { recursive: true });
   const result = await train(model, data, {
     epochs: options.epochs ?? 8,
     batchSize: options.batchSize ?? 8,
     optimizer: tf.train.adam(3e-3),
     augment: { flip: true, rotate90: true },
     checkpointDir: join(out, 'model'),
+    overwrite: true, // the demo's own folder (checked above)
     log,
   });
   const best = result.history[result.bestEpoch]!;

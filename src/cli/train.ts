@@ -1,5 +1,4 @@
 /** `segmentation-models-tfjs train`: train a model by name on folders of images and masks. */
-import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { createSegmentationDataset } from '../data/dataset.js';
@@ -9,7 +8,8 @@ import { describeModelInfo, finalOutputIndex, modelInfo, PLAIN_ENCODER } from '.
 import { createModel, resolveModelName } from '../registry.js';
 import { formatCount, paramCounts } from '../summary.js';
 import { trainingCurveSvg } from '../training/curve.js';
-import { train, type TrainResult } from '../training/train.js';
+import { train, type EpochLogs, type TrainResult } from '../training/train.js';
+import { prepareOutputFolder, writeFileAtomic } from './outputs.js';
 
 /** What `train` records next to the model so `predict` preprocesses images the same way. */
 export interface TrainingRecord {
@@ -17,7 +17,12 @@ export interface TrainingRecord {
   modelOptions: Record<string, unknown>;
   numClasses: number;
   channels: 1 | 3;
+  /** Input size the model was trained at ([height, width]). */
   size: [number, number];
+  /** How the files were brought to `size`. */
+  fit?: 'resize' | 'crop';
+  /** [height, width] of the training files when they all had one size, null when they differed. */
+  sourceSize?: [number, number] | null;
   normalize: Normalization;
   /**
    * The encoder normalisation applied after `normalize` (models on an ImageNet encoder), or null
@@ -28,9 +33,15 @@ export interface TrainingRecord {
   bestEpoch: number;
   monitor: TrainResult['monitor'];
   bestScore: number;
+  batchSize?: number;
+  /** Images per forward/backward pass (gradient accumulation when below batchSize). */
+  microBatch?: number;
 }
 
 export const TRAINING_RECORD = 'training.json';
+
+/** The files `train` writes into its output folder. */
+export const TRAIN_OUTPUT_FILES = ['model.json', 'weights.bin', TRAINING_RECORD, 'history.json', 'training-curve.svg'];
 
 export interface TrainCommandOptions {
   model: string;
@@ -43,9 +54,15 @@ export interface TrainCommandOptions {
   /** Resize every pair to this size (square side or [H, W]); default the images' own size. */
   size?: number | [number, number];
   maskSuffix?: string;
+  /** How images reach `size`: 'resize' (default) or 'crop' (centre crop). */
+  fit?: 'resize' | 'crop';
   validationSplit?: number;
   seed?: number;
   learningRate?: number;
+  /** Images per forward/backward pass, or 'auto' (default): the largest that fits the backend's memory. */
+  microBatch?: number | 'auto';
+  /** Write into a non-empty output folder, replacing a previous run's files. Default false. */
+  overwrite?: boolean;
   /** Flips and 90° rotations during training. */
   augment?: boolean;
   normalize?: Normalization;
@@ -59,17 +76,35 @@ export interface TrainCommandOptions {
 export async function trainCommand(o: TrainCommandOptions): Promise<{ result: TrainResult; record: TrainingRecord }> {
   const log = o.log ?? console.log;
   const name = resolveModelName(o.model);
+  const folder = await prepareOutputFolder(o.out, {
+    command: 'train', overwrite: o.overwrite, inputs: [o.images, o.masks], ownFiles: TRAIN_OUTPUT_FILES,
+  });
+  try {
+    return await trainInto(o, name, log);
+  } catch (e) {
+    await folder.cleanup();
+    throw e;
+  }
+}
+
+async function trainInto(
+  o: TrainCommandOptions, name: string, log: (line: string) => void,
+): Promise<{ result: TrainResult; record: TrainingRecord }> {
   const numClasses = o.numClasses ?? 1;
   const normalize = o.normalize ?? 'unit';
+  const fit = o.fit ?? 'resize';
   const samples = await loadSegmentationSamples({
     images: o.images,
     masks: o.masks,
     maskSuffix: o.maskSuffix,
     numClasses,
     size: o.size,
+    fit,
     normalize,
   });
   const { height, width, channels } = samples[0]!;
+  const first = samples[0]!.sourceSize;
+  const sourceSize = first && samples.every((s) => s.sourceSize?.[0] === first[0] && s.sourceSize[1] === first[1]) ? first : null;
   const modelOptions = { ...o.modelOptions, inputShape: [height, width, channels], numClasses };
   const model = createModel(name, modelOptions);
   const preprocessing = o.preprocess === false ? null : modelPreprocessing(model);
@@ -96,37 +131,70 @@ export async function trainCommand(o: TrainCommandOptions): Promise<{ result: Tr
   const info = modelInfo(model);
   if (info !== null && info.encoder !== PLAIN_ENCODER) log(`model: ${describeModelInfo(info)}`);
   if (preprocessing !== null) log(`preprocessing: ${describePreprocessing(preprocessing)}`);
-  await mkdir(o.out, { recursive: true });
-  const result = await train(model, data, {
-    epochs: o.epochs ?? 20,
-    batchSize: o.batchSize ?? 8,
-    optimizer: tf.train.adam(o.learningRate ?? 1e-3),
-    augment: o.augment ? { flip: true, rotate90: true } : undefined,
-    checkpointDir: o.out,
-    preprocess: preprocessing !== null,
-    log,
-  });
-  if (result.monitor === 'loss' && result.bestEpoch < 0) throw new Error('train: no epoch finished');
-  const record: TrainingRecord = {
-    model: name,
-    modelOptions,
-    numClasses,
-    channels: channels as 1 | 3,
-    size: [height, width],
-    normalize,
-    preprocessing,
-    epochs: result.history.length,
-    bestEpoch: result.bestEpoch,
-    monitor: result.monitor,
-    bestScore: result.bestScore,
+  const batchSize = o.batchSize ?? 8;
+  const record = (history: EpochLogs[], result?: TrainResult, microBatch?: number): TrainingRecord => {
+    const bestEpoch = result?.bestEpoch ?? history.reduce((b, h, i) => (h.best ? i : b), -1);
+    const best = history[bestEpoch];
+    return {
+      model: name,
+      modelOptions,
+      numClasses,
+      channels: channels as 1 | 3,
+      size: [height, width],
+      fit,
+      sourceSize,
+      normalize,
+      preprocessing,
+      epochs: history.length,
+      bestEpoch,
+      monitor: result?.monitor ?? (best?.validation ? 'valDice' : 'loss'),
+      bestScore: result?.bestScore ?? (best ? best.validation?.dice ?? best.loss : NaN),
+      batchSize,
+      microBatch,
+    };
   };
-  await writeFile(join(o.out, TRAINING_RECORD), JSON.stringify(record, null, 2));
-  await writeFile(join(o.out, 'training-curve.svg'), trainingCurveSvg(result.history, `${name} training`));
-  await writeFile(join(o.out, 'history.json'), JSON.stringify(result.history, null, 2));
-  model.dispose();
+  const history: EpochLogs[] = [];
+  let microBatch: number | undefined;
+  const writeRunFiles = async (result?: TrainResult): Promise<TrainingRecord> => {
+    const r = record(history, result, microBatch);
+    // Written after each best checkpoint, so the folder's model and training.json always agree.
+    await writeFileAtomic(join(o.out, TRAINING_RECORD), JSON.stringify(r, null, 2));
+    await writeFileAtomic(join(o.out, 'training-curve.svg'), trainingCurveSvg(history, `${name} training`));
+    await writeFileAtomic(join(o.out, 'history.json'), JSON.stringify(history, null, 2));
+    return r;
+  };
+  let result: TrainResult;
+  try {
+    result = await train(model, data, {
+      epochs: o.epochs ?? 20,
+      batchSize,
+      microBatch: o.microBatch ?? 'auto',
+      optimizer: tf.train.adam(o.learningRate ?? 1e-3),
+      augment: o.augment ? { flip: true, rotate90: true } : undefined,
+      checkpointDir: o.out,
+      overwrite: true, // the folder was checked (and cleared with --overwrite) above
+      preprocess: preprocessing !== null,
+      log,
+      onEpochEnd: async (_, entry) => {
+        history.push(entry);
+        if (entry.best) await writeRunFiles();
+      },
+      onTrainBegin: (plan) => {
+        microBatch = plan.microBatch;
+        if (plan.microBatch < batchSize) {
+          log(`memory: a step of ${batchSize} images does not fit the backend's memory; accumulating gradients over micro-batches of ${plan.microBatch}`);
+        }
+      },
+    });
+  } finally {
+    model.dispose();
+  }
+  if (result.monitor === 'loss' && result.bestEpoch < 0) throw new Error('train: no epoch finished');
+  const finalRecord = await writeRunFiles(result);
   log(`best epoch ${result.bestEpoch + 1} (${result.monitor} ${result.bestScore.toFixed(4)}); model saved to ${o.out}/model.json`);
-  return { result, record };
+  return { result, record: finalRecord };
 }
+
 
 /** `(x − mean) / std on [0, 1] inputs, mean [...], std [...] (resnet34)`. */
 export function describePreprocessing(p: InputNormalization): string {

@@ -218,7 +218,7 @@ export async function loadSegmentationSamples(options: LoadSegmentationDatasetOp
         mask = crop(mask, img.width, 1, top, left, th, tw);
       }
     }
-    samples.push({ image, mask, height: th, width: tw, channels, name: pair.name });
+    samples.push({ image, mask, height: th, width: tw, channels, name: pair.name, sourceSize: [img.height, img.width] });
   }
   return samples;
 }

@@ -23,6 +23,8 @@ export interface SegmentationSample {
   instances?: Int32Array;
   /** Optional name (file stem) used in error messages. */
   name?: string;
+  /** [height, width] of the file before resizing or cropping (set by the folder loader). */
+  sourceSize?: [number, number];
 }
 
 /** Pixel arrays the geometric helpers operate on. */

@@ -17,9 +17,8 @@ export interface UNet3PlusDecoderOptions extends ConvLayerOptions {
    * decoders do; the top stage is at stride 2).
    */
   firstFeature: 0 | 1;
-  /** BatchNormalization epsilon and momentum of the units. Default tfjs's (1e-3, 0.99); encoder models use PyTorch's (1e-5, 0.9). */
+  /** BatchNormalization epsilon of the units. Default tfjs's 1e-3; encoder models use PyTorch's 1e-5. */
   batchNormEpsilon?: number;
-  batchNormMomentum?: number;
 }
 
 /** The decoder stages, shallow → deep. */
@@ -54,13 +53,13 @@ export function unet3PlusDecoder(pyramid: FeaturePyramid, opts: UNet3PlusDecoder
   }
   const layers: ConvLayerOptions = {
     batchNorm: opts.batchNorm,
+    batchNormMomentum: opts.batchNormMomentum,
     activation: opts.activation,
     dropout: opts.dropout,
     kernelInitializer: opts.kernelInitializer,
   };
-  const bn = { batchNormEpsilon: opts.batchNormEpsilon, batchNormMomentum: opts.batchNormMomentum };
   const unit = (x: tf.SymbolicTensor, filters: number, name: string) =>
-    convBlock(x, { ...layers, ...bn, filters, convs: 1, padding: 'same', name });
+    convBlock(x, { ...layers, batchNormEpsilon: opts.batchNormEpsilon, filters, convs: 1, padding: 'same', name });
   const pool = (x: tf.SymbolicTensor, factor: number, name: string) =>
     tf.layers.maxPooling2d({ poolSize: factor, strides: factor, padding: 'same', name }).apply(x) as tf.SymbolicTensor;
 

@@ -10,6 +10,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { reflectIndex } from '../data/pixels.js';
 import { inputPreprocessor } from '../encoders/preprocess.js';
+import { checkModelInputSize } from '../layers/inputSizeCheck.js';
 import { checkInteger, checkOptionalBoolean, checkSize } from '../util/validate.js';
 import { finalPrediction } from './finalPrediction.js';
 import { optimizeForInference } from './optimize.js';
@@ -192,6 +193,7 @@ function resolveTileSize(model: tf.LayersModel, tileSize: TiledOptions['tileSize
   if ((inShape[1] != null && inShape[1] !== th) || (inShape[2] != null && inShape[2] !== tw)) {
     throw new Error(`predictTiled: tileSize ${th}x${tw} differs from the model's fixed input ${inShape[1]}x${inShape[2]}.`);
   }
+  checkModelInputSize(model, th, tw, `predictTiled: tileSize ${th}x${tw}`);
   return [th, tw];
 }
 

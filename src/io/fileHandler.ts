@@ -1,12 +1,14 @@
 /**
  * A `file://` IOHandler for Node without @tensorflow/tfjs-node, writing the same layout as
- * tfjs-node: `<dir>/model.json` (topology + weights manifest) and `<dir>/weights.bin`.
+ * tfjs-node: `<dir>/model.json` (topology + weights manifest) and `<dir>/weights.bin`. Saves are
+ * atomic (staged next to the folder, then renamed in), so an interrupted save never leaves a
+ * broken model.
  * Node-only (uses fs and path); registered by the Node entry on import.
  *
  *   await model.save('file://./my-model');
  *   const m = await tf.loadLayersModel('file://./my-model/model.json');
  */
-import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, open, readFile, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 
@@ -35,6 +37,77 @@ function expectedWeightBytes(specs: tf.io.WeightsManifestEntry[]): number | null
   return total;
 }
 
+/** Writes a file and flushes it to disk before returning. */
+async function writeDurable(path: string, data: Uint8Array | string): Promise<void> {
+  const fh = await open(path, 'w');
+  try {
+    await fh.writeFile(data);
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+/**
+ * Writes `files` into `dir` so that an interrupted save never leaves a broken model: everything
+ * is first written (and flushed) to a staging folder next to `dir`, then moved in by rename. A new
+ * `dir` appears whole in one rename; in an existing `dir` (which may hold other files) the weights
+ * are renamed in first and the model JSON last, so model.json never points at a partly written
+ * weights file. A crash before the renames leaves the previous model untouched (and a
+ * `.<name>.saving-*` folder that can be deleted).
+ */
+async function saveAtomically(dir: string, files: [string, Uint8Array | string][]): Promise<void> {
+  const target = resolve(dir);
+  const parent = dirname(target);
+  try {
+    await mkdir(parent, { recursive: true });
+  } catch (e) {
+    throw new Error(`file:// save: cannot create directory ${parent}: ${(e as Error).message}`);
+  }
+  let stage: string;
+  try {
+    stage = await mkdtemp(join(parent, `.${basename(target)}.saving-`));
+  } catch (e) {
+    throw new Error(`file:// save: cannot write to ${parent}: ${(e as Error).message}`);
+  }
+  try {
+    for (const [name, data] of files) {
+      try {
+        await writeDurable(join(stage, name), data);
+      } catch (e) {
+        throw new Error(`file:// save: cannot write ${join(dir, name)}: ${(e as Error).message}`);
+      }
+    }
+    if (!(await pathExists(target))) {
+      try {
+        await rename(stage, target);
+        return;
+      } catch {
+        // Created meanwhile by someone else: move file by file below.
+      }
+    }
+    if (!(await isDirectory(target))) throw new Error(`file:// save: ${dir} exists and is not a directory.`);
+    for (const [name] of files) {
+      try {
+        await rename(join(stage, name), join(target, name));
+      } catch (e) {
+        throw new Error(`file:// save: cannot write ${join(dir, name)}: ${(e as Error).message}`);
+      }
+    }
+  } finally {
+    await rm(stage, { recursive: true, force: true });
+  }
+}
+
+async function pathExists(p: string): Promise<boolean> {
+  try {
+    await stat(p);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** Reads a file, turning "not found" into an error that names it and what it is for. */
 async function readNamed(path: string, what: string): Promise<Buffer> {
   try {
@@ -49,23 +122,30 @@ async function readNamed(path: string, what: string): Promise<Buffer> {
 class FileSystemHandler implements tf.io.IOHandler {
   constructor(private readonly path: string) {}
 
+  /** The folder and file names a save writes: `<dir>/model.json`, or `<dir>/<name>.json` for a .json path. */
+  private target(): { dir: string; jsonName: string; weightsName: string } {
+    if (this.path.toLowerCase().endsWith('.json')) {
+      const jsonName = basename(this.path);
+      return { dir: dirname(this.path), jsonName, weightsName: `${jsonName.slice(0, -5)}.weights.bin` };
+    }
+    return { dir: this.path, jsonName: MODEL_JSON, weightsName: WEIGHTS_BIN };
+  }
+
+  /** Whether a save here would replace an existing model (its model JSON file exists). */
+  async exists(): Promise<boolean> {
+    const { dir, jsonName } = this.target();
+    try {
+      return (await stat(join(dir, jsonName))).isFile();
+    } catch {
+      return false;
+    }
+  }
+
   async save(artifacts: tf.io.ModelArtifacts): Promise<tf.io.SaveResult> {
     if (artifacts.modelTopology instanceof ArrayBuffer) {
       throw new Error('file:// save: binary model topologies are not supported; save a LayersModel (JSON topology).');
     }
-    let dir = this.path;
-    let jsonName = MODEL_JSON;
-    let weightsName = WEIGHTS_BIN;
-    if (dir.toLowerCase().endsWith('.json')) {
-      jsonName = basename(dir);
-      weightsName = `${jsonName.slice(0, -5)}.weights.bin`;
-      dir = dirname(dir);
-    }
-    try {
-      await mkdir(dir, { recursive: true });
-    } catch (e) {
-      throw new Error(`file:// save: cannot create directory ${dir}: ${(e as Error).message}`);
-    }
+    const { dir, jsonName, weightsName } = this.target();
     const weightData = artifacts.weightData === undefined
       ? new ArrayBuffer(0)
       : tf.io.CompositeArrayBuffer.join(artifacts.weightData);
@@ -79,13 +159,10 @@ class FileSystemHandler implements tf.io.IOHandler {
     for (const key of ['trainingConfig', 'signature', 'userDefinedMetadata', 'modelInitializer', 'initializerSignature'] as const) {
       if (artifacts[key] !== undefined) modelJSON[key] = artifacts[key];
     }
-    const jsonPath = join(dir, jsonName);
-    try {
-      await writeFile(join(dir, weightsName), new Uint8Array(weightData));
-      await writeFile(jsonPath, JSON.stringify(modelJSON));
-    } catch (e) {
-      throw new Error(`file:// save: cannot write ${jsonPath}: ${(e as Error).message}`);
-    }
+    await saveAtomically(dir, [
+      [weightsName, new Uint8Array(weightData)],
+      [jsonName, JSON.stringify(modelJSON)],
+    ]);
     return { modelArtifactsInfo: tf.io.getModelArtifactsInfoForJSON(artifacts) };
   }
 

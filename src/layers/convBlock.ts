@@ -12,6 +12,11 @@ export interface ConvBlockOptions {
   padding?: 'valid' | 'same';
   /** Insert BatchNormalization after each convolution. Default true. */
   batchNorm?: boolean;
+  /**
+   * Momentum of the BatchNormalization moving statistics (Keras convention: moving =
+   * momentum · moving + (1 − momentum) · batch). Default 0.9 = PyTorch's momentum 0.1.
+   */
+  batchNormMomentum?: number;
   /** Any tfjs activation name. Default `'relu'`. */
   activation?: string;
   /** Dropout rate after each activation; 0 disables it. Default 0. */
@@ -22,14 +27,16 @@ export interface ConvBlockOptions {
   useBias?: boolean;
   /** BatchNormalization epsilon. Default tfjs's 1e-3 (PyTorch's is 1e-5). */
   batchNormEpsilon?: number;
-  /** BatchNormalization momentum of the moving statistics. Default tfjs's 0.99 (PyTorch's 0.1 is 0.9 here). */
-  batchNormMomentum?: number;
   /** Layer name prefix; layers are named `${name}_conv1`, `${name}_bn1`, `${name}_act1`, ... */
   name: string;
 }
 
+/** Default momentum of the BatchNormalization layers the library builds: Keras 0.9 = PyTorch's 0.1. */
+export const DEFAULT_BATCH_NORM_MOMENTUM = 0.9;
+
 /** The per-layer choices a model's conv blocks share. */
-export type ConvLayerOptions = Required<Pick<ConvBlockOptions, 'batchNorm' | 'activation' | 'dropout' | 'kernelInitializer'>>;
+export type ConvLayerOptions = Required<Pick<ConvBlockOptions, 'batchNorm' | 'activation' | 'dropout' | 'kernelInitializer'>> &
+  Pick<ConvBlockOptions, 'batchNormMomentum'>;
 
 /**
  * A stack of `convs` × (Conv2D → [BatchNormalization] → activation → [Dropout]) applied to a
@@ -42,12 +49,12 @@ export function convBlock(x: tf.SymbolicTensor, opts: ConvBlockOptions): tf.Symb
     convs = 2,
     padding = 'same',
     batchNorm = true,
+    batchNormMomentum = DEFAULT_BATCH_NORM_MOMENTUM,
     activation = 'relu',
     dropout = 0,
     kernelInitializer = 'heNormal',
     useBias = true,
     batchNormEpsilon,
-    batchNormMomentum,
     name,
   } = opts;
   let y = x;

@@ -7,7 +7,9 @@ import * as tf from '@tensorflow/tfjs';
 import { resolveSmpDecoderOptions, type SmpDecoderOptions } from '../decoders/modules.js';
 import { encoderPreprocessing, getEncoderSpec } from '../encoders/index.js';
 import type { EncoderSpec, FeaturePyramid } from '../encoders/types.js';
+import { inputSizeChecked } from '../layers/inputSizeCheck.js';
 import type { ModelDescription } from './info.js';
+import { checkInputSize, type InputSizeRule } from './inputSize.js';
 import { checkBooleanOption, checkOptionKeys, isPositiveInt, resolveCommonOptions, type InputShape } from './options.js';
 import { smpUnetModel } from './unet.js';
 import { resolveUNet3PlusExtras, unet3PlusModel } from './unet3plus.js';
@@ -136,25 +138,6 @@ function resolveDepth(arch: EncoderArchitecture, spec: EncoderSpec, value: unkno
   return depth;
 }
 
-/**
- * H and W must be divisible by the output stride 2^depth (SMP's `check_input_shape`, which its
- * UnetPlusPlus keeps): the decoder upsamples by exactly 2 per stage.
- */
-function checkOutputStride(arch: EncoderArchitecture, inputShape: InputShape, depth: number): void {
-  const k = 2 ** depth;
-  (['height', 'width'] as const).forEach((axis, i) => {
-    const size = inputShape[i];
-    if (size === null || size % k === 0) return;
-    const below = Math.floor(size / k) * k;
-    const nearest = below > 0 ? `${below} or ${below + k}` : `${k}`;
-    throw new Error(
-      `${arch}: input ${axis} ${size} is not divisible by the encoder's output stride 2^${depth} = ${k} ` +
-        `(encoderDepth ${depth}; every decoder stage upsamples by exactly 2); nearest valid sizes: ${nearest}. ` +
-        "'unet' on an encoder takes any size",
-    );
-  });
-}
-
 /** Builds the encoder; an input too small for its strided stages is an error naming the minimum. */
 function buildEncoder(arch: EncoderArchitecture, spec: EncoderSpec, input: tf.SymbolicTensor, depth: number): FeaturePyramid {
   const pyramid = spec.build(input, { depth });
@@ -207,11 +190,12 @@ export function buildEncoderModel(architecture: EncoderArchitecture, options: En
     { inputShape: ENCODER_MODEL_INPUT, numClasses: 1, filters: [1, 1], batchNorm: true, name: `${DEFAULT_NAME[arch]}_${spec.name}` },
   );
   const { inputShape, numClasses, finalActivation, name } = common;
-  if (arch === 'unet++' || arch === 'unet3+') checkOutputStride(arch, inputShape, encoderDepth);
+  const sizeRule: InputSizeRule = { model: arch, rule: arch === 'unet++' || arch === 'unet3+' ? 'output-stride' : 'any', depth: encoderDepth };
+  checkInputSize(sizeRule, inputShape[0], inputShape[1]);
 
   const base = { encoder: spec.name, encoderDepth, inputShape, numClasses, finalActivation, name };
   const input = tf.input({ shape: inputShape, name: 'input' });
-  const pyramid = buildEncoder(arch, spec, input, encoderDepth);
+  const pyramid = buildEncoder(arch, spec, inputSizeChecked(input, sizeRule), encoderDepth);
   const describe = (recorded: object): ModelDescription => ({
     name,
     architecture: arch,

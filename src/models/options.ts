@@ -1,3 +1,4 @@
+import { DEFAULT_BATCH_NORM_MOMENTUM } from '../layers/convBlock.js';
 import { UPSAMPLING_MODES, type UpsamplingMode } from '../layers/upsample.js';
 
 /** `[height, width, channels]`; height and width may be `null` for variable-size input. */
@@ -13,6 +14,12 @@ export interface CommonModelOptions {
   filters?: number[];
   /** BatchNormalization after every convolution. */
   batchNorm?: boolean;
+  /**
+   * Momentum of every BatchNormalization's moving statistics, in (0, 1), Keras convention
+   * (moving = momentum · moving + (1 − momentum) · batch). Default 0.9 (PyTorch's momentum 0.1);
+   * tfjs's own default 0.99 leaves the statistics near their initial values after a short run.
+   */
+  batchNormMomentum?: number;
   /** Activation of the conv blocks (any tfjs activation name). Default `'relu'`. */
   activation?: string;
   /** Dropout rate after every conv-block activation (0 = none). Default 0. */
@@ -34,6 +41,7 @@ export const COMMON_OPTION_KEYS: readonly (keyof CommonModelOptions)[] = [
   'numClasses',
   'filters',
   'batchNorm',
+  'batchNormMomentum',
   'activation',
   'dropout',
   'upsampling',
@@ -137,6 +145,13 @@ export function resolveCommonOptions(
   checkName(model, 'kernelInitializer', kernelInitializer, KNOWN_INITIALIZERS);
   const batchNorm = options.batchNorm ?? defaults.batchNorm;
   checkBooleanOption(model, 'batchNorm', batchNorm);
+  const batchNormMomentum = options.batchNormMomentum ?? DEFAULT_BATCH_NORM_MOMENTUM;
+  if (typeof batchNormMomentum !== 'number' || !(batchNormMomentum > 0 && batchNormMomentum < 1)) {
+    throw new Error(
+      `${model}: batchNormMomentum must be a number in (0, 1) (Keras convention; 0.9 = PyTorch's momentum 0.1), ` +
+        `got ${String(batchNormMomentum)}`,
+    );
+  }
   const name = options.name ?? defaults.name;
   if (typeof name !== 'string' || name.length === 0) {
     throw new Error(`${model}: name must be a non-empty string`);
@@ -146,6 +161,7 @@ export function resolveCommonOptions(
     numClasses,
     filters: [...filters],
     batchNorm,
+    batchNormMomentum,
     activation,
     dropout,
     upsampling,

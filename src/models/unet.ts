@@ -5,6 +5,7 @@ import { CONV_ENCODER_NAMING } from '../encoders/convBlocks.js';
 import { segmentationHead } from '../heads/segmentation.js';
 import { plainEncoder } from './plainEncoder.js';
 import { PLAIN_ENCODER, finishModel, type ModelDescription } from './info.js';
+import { checkInputSize, type InputSizeRule } from './inputSize.js';
 import {
   type CommonModelOptions,
   type ResolvedCommonOptions,
@@ -12,6 +13,8 @@ import {
   checkOptionKeys,
   resolveCommonOptions,
 } from './options.js';
+
+export { unetOutputSize, unetValidInputSize } from './inputSize.js';
 
 /** Options of the classic UNet (Ronneberger et al., 2015). */
 export type UNetOptions = CommonModelOptions;
@@ -31,11 +34,7 @@ export function buildUNet(options: UNetOptions = {}): tf.LayersModel {
     batchNorm: true,
     name: 'unet',
   });
-  const depth = opts.filters.length - 1;
-  for (const i of [0, 1] as const) {
-    const size = opts.inputShape[i];
-    if (size !== null) checkUNetInputSize(size, depth, i === 0 ? 'height' : 'width');
-  }
+  checkInputSize(unetSizeRule('unet', 'valid', opts), opts.inputShape[0], opts.inputShape[1]);
   return unetGraph(opts, 'valid', 'unet');
 }
 
@@ -45,7 +44,7 @@ export function buildUNet(options: UNetOptions = {}): tf.LayersModel {
  * level), and a 1×1 head.
  */
 export function unetGraph(opts: ResolvedCommonOptions, padding: 'valid' | 'same', architecture: string): tf.LayersModel {
-  const { input, pyramid, layers } = plainEncoder(opts, padding, CONV_ENCODER_NAMING.unet);
+  const { input, pyramid, layers } = plainEncoder(opts, padding, CONV_ENCODER_NAMING.unet, unetSizeRule(architecture, padding, opts));
   const x = unetDecoder(pyramid, { ...layers, padding, upsampling: opts.upsampling });
   const output = segmentationHead(x, {
     numClasses: opts.numClasses,
@@ -60,6 +59,11 @@ export function unetGraph(opts: ResolvedCommonOptions, padding: 'valid' | 'same'
     pyramid,
     options: opts,
   });
+}
+
+/** The sizes the UNet of the papers takes: the classic UNet's walk (`'valid'`) or divisible by 2^depth (`'same'`). */
+function unetSizeRule(model: string, padding: 'valid' | 'same', opts: ResolvedCommonOptions): InputSizeRule {
+  return { model, rule: padding === 'valid' ? 'unet-valid' : 'divisible', depth: opts.filters.length - 1 };
 }
 
 /** Head options of the models on an encoder pyramid. */
@@ -93,67 +97,4 @@ export function smpSegmentationHead(x: tf.SymbolicTensor, opts: PyramidHeadOptio
     kernelInitializer: 'glorotUniform',
     name: 'segmentation_head.0',
   });
-}
-
-/** Size after each stage, or the reason the size is impossible. */
-function traceUNetSize(size: number, depth: number): { output: number } | { error: string } {
-  if (!Number.isInteger(size) || size <= 0) return { error: `size must be a positive integer, got ${size}` };
-  if (!Number.isInteger(depth) || depth < 1) return { error: `depth must be an integer >= 1, got ${depth}` };
-  let s = size;
-  for (let level = 0; level < depth; level++) {
-    s -= 4;
-    if (s <= 0) return { error: `level ${level} has nothing left after its two valid 3x3 convolutions` };
-    if (s % 2 !== 0) return { error: `level ${level} feeds an odd size ${s} to a 2x2 max-pooling` };
-    s /= 2;
-  }
-  s -= 4;
-  if (s <= 0) return { error: 'the bottleneck has nothing left after its two valid 3x3 convolutions' };
-  for (let level = depth - 1; level >= 0; level--) {
-    s = 2 * s - 4;
-    if (s <= 0) return { error: `decoder level ${level} has nothing left after its valid convolutions` };
-  }
-  return { output: s };
-}
-
-/**
- * Output size of the classic (valid) UNet for an input of `inputSize` pixels with `depth` 2×2
- * poolings (`filters.length − 1`) and two valid 3×3 convolutions per level: 572 → 388 at depth 4.
- * Throws, naming the nearest valid sizes, when the size cannot be taken.
- */
-export function unetOutputSize(inputSize: number, depth = 4): number {
-  const r = traceUNetSize(inputSize, depth);
-  if ('error' in r) throw new Error(invalidSizeMessage(inputSize, depth, r.error));
-  return r.output;
-}
-
-/** The smallest input size ≥ `size` that the classic UNet of this depth accepts (570 → 572 at depth 4). */
-export function unetValidInputSize(size: number, depth = 4): number {
-  if (!Number.isFinite(size)) throw new Error(`unetValidInputSize: size must be a finite number, got ${size}`);
-  if (!Number.isInteger(depth) || depth < 1) throw new Error(`unetValidInputSize: depth must be an integer >= 1, got ${depth}`);
-  for (let s = Math.max(1, Math.ceil(size)); ; s++) {
-    if ('output' in traceUNetSize(s, depth)) return s;
-  }
-}
-
-/** The largest valid input size ≤ `size`, or null when there is none. */
-function largestValidBelow(size: number, depth: number): number | null {
-  for (let s = Math.floor(size); s > 0; s--) {
-    if ('output' in traceUNetSize(s, depth)) return s;
-  }
-  return null;
-}
-
-function invalidSizeMessage(size: number, depth: number, reason: string): string {
-  const above = unetValidInputSize(size, depth);
-  const below = largestValidBelow(size, depth);
-  const nearest = below === null ? `${above}` : `${below} or ${above}`;
-  return (
-    `classic UNet (depth ${depth}) cannot take input size ${size}: ${reason}. ` +
-    `Nearest valid sizes: ${nearest} (see unetValidInputSize), or use 'unet-padded'`
-  );
-}
-
-function checkUNetInputSize(size: number, depth: number, axis: string): void {
-  const r = traceUNetSize(size, depth);
-  if ('error' in r) throw new Error(`unet: input ${axis} — ${invalidSizeMessage(size, depth, r.error)}`);
 }

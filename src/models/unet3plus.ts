@@ -73,7 +73,8 @@ export function buildUNet3Plus(options: UNet3PlusOptions = {}): tf.LayersModel {
   });
   const extra = resolveUNet3PlusExtras('unet3+', options, opts.finalActivation, opts.filters[0]!);
   checkDivisibleInput('unet3+', opts.inputShape, opts.filters.length - 1);
-  const { input, pyramid, layers } = plainEncoder(opts, 'same', CONV_ENCODER_NAMING.unet3Plus);
+  const sizeRule = { model: 'unet3+', rule: 'divisible', depth: opts.filters.length - 1 } as const;
+  const { input, pyramid, layers } = plainEncoder(opts, 'same', CONV_ENCODER_NAMING.unet3Plus, sizeRule);
   const { upsampling: _unused, ...recorded } = opts; // not a UNet 3+ option
   return unet3PlusModel(
     input,
@@ -124,14 +125,15 @@ export interface UNet3PlusModelOptions extends UNet3PlusExtras {
   numClasses: number;
   finalActivation: string;
   batchNorm: boolean;
+  /** BatchNormalization momentum (Keras convention). Default 0.9. */
+  batchNormMomentum?: number;
   activation: string;
   dropout: number;
   kernelInitializer: string;
   /** 0: every feature (the plain encoder); 1: leave out f0 (an ImageNet encoder, f0 = the input). */
   firstFeature: 0 | 1;
-  /** BatchNormalization epsilon and momentum of the decoder units (default tfjs's; encoder models: PyTorch's 1e-5, 0.9). */
+  /** BatchNormalization epsilon of the decoder units (default tfjs's 1e-3; encoder models: PyTorch's 1e-5). */
   batchNormEpsilon?: number;
-  batchNormMomentum?: number;
 }
 
 /**

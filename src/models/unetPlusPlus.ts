@@ -74,7 +74,7 @@ export function buildUNetPlusPlus(options: UNetPlusPlusOptions = {}): tf.LayersM
   const depth = opts.filters.length - 1;
   checkDivisibleInput(MODEL, opts.inputShape, depth);
 
-  const { input, pyramid, layers } = plainEncoder(opts, 'same', CONV_ENCODER_NAMING.unetPlusPlus);
+  const { input, pyramid, layers } = plainEncoder(opts, 'same', CONV_ENCODER_NAMING.unetPlusPlus, { model: MODEL, rule: 'divisible', depth });
   const top = unetPlusPlusDecoder(pyramid, { ...layers, upsampling: opts.upsampling });
   const levels = deepSupervision ? Array.from({ length: depth }, (_, k) => depth - k) : [depth];
   const outputs = levels.map((j, k) => ({

@@ -25,13 +25,28 @@ export function progressBar(done: number, total: number, width = 24): string {
   return `[${'='.repeat(Math.max(0, filled - head.length))}${head}${' '.repeat(width - filled)}]`;
 }
 
-/** The default sink: a redrawn bar on a TTY, one line per epoch elsewhere (CI logs, browsers). */
-export function defaultProgress(log: (line: string) => void = console.log): ProgressSink {
-  const out = stdout();
+export interface ProgressOptions {
+  /** Without a TTY: a batch line every this many batches (and at each epoch's last batch). Default 10. */
+  every?: number;
+  /** The stream whose `isTTY` decides between a redrawn bar and plain lines. Default `process.stdout`. */
+  stream?: Stream;
+}
+
+/**
+ * The default sink: a redrawn bar on a TTY; elsewhere (CI logs, files, browsers) a plain line
+ * every `every` batches and at the end of each epoch, so a log never stays silent for long; and
+ * one line per epoch either way.
+ */
+export function defaultProgress(log: (line: string) => void = console.log, options: ProgressOptions = {}): ProgressSink {
+  const out = options.stream ?? stdout();
   const tty = out?.isTTY === true;
+  const every = options.every ?? 10;
   return {
     batch(epoch, epochs, batch, batches, loss) {
-      if (!tty || !out) return;
+      if (!tty || !out) {
+        if (batch % every === 0 || batch === batches) log(`epoch ${epoch + 1}/${epochs} batch ${batch}/${batches} loss ${loss.toFixed(4)}`);
+        return;
+      }
       const line = `epoch ${epoch + 1}/${epochs} ${progressBar(batch, batches)} ${batch}/${batches} loss ${loss.toFixed(4)}`;
       out.write(`\r${line.slice(0, (out.columns ?? 120) - 1)}\u001b[K`);
     },

@@ -7,16 +7,40 @@ import { isPositiveInt } from '../models/options.js';
 import { frozenBatchNormsRunInInference } from '../encoders/freeze.js';
 import { inputPreprocessor } from '../encoders/preprocess.js';
 import { cgmTargets } from '../heads/classification.js';
+import { checkModelInputSize } from '../layers/inputSizeCheck.js';
 import { modelInfo, type ModelInfo } from '../models/info.js';
 import { evaluateSegmentation, type SegmentationScores } from './evaluate.js';
+import {
+  defaultMemoryLimit, estimateTrainingMemory, formatBytes, largestBatchThatFits, type TrainingMemoryEstimate,
+} from './memory.js';
 import { defaultProgress, silentProgress, type ProgressSink } from './progress.js';
+import { explainWasmFailure } from '../backend/recover.js';
+import { guardWasmAllocations } from '../backend/wasmGuard.js';
 
 /** Options of {@link train}. */
 export interface TrainOptions {
   /** Passes over the training split. Default 10. */
   epochs?: number;
-  /** Images per step. Default 8. */
+  /** Images per step (per optimizer update). Default 8. */
   batchSize?: number;
+  /**
+   * Images per forward/backward pass: each batch is split into micro-batches whose gradients are
+   * summed (weighted by their share of the batch) before one optimizer update. The update equals
+   * that of the whole batch, except that BatchNormalization normalises each micro-batch with its
+   * own statistics (and updates its moving averages once per micro-batch), and that losses which
+   * are not means over images (e.g. `dice({ batchDice: true })`) are computed per micro-batch.
+   * `'auto'`: the largest micro-batch whose estimated memory fits the backend (see
+   * `memoryLimit`). Default: the whole batch.
+   */
+  microBatch?: number | 'auto';
+  /**
+   * Bytes one training step may use. Before training, the step's memory is estimated from the
+   * model's layers (estimateTrainingMemory) and checked against this, less what is already
+   * allocated: too large a batch is an error that names the largest batch that fits (or, with
+   * `microBatch: 'auto'`, is split). Default: the wasm heap (4 GiB) on 'wasm', no check on other
+   * backends; `null` disables the check.
+   */
+  memoryLimit?: number | null;
   /**
    * Loss of every segmentation output. Default: BCE + Dice for a 1-channel sigmoid model,
    * categorical CE + Dice otherwise (the UNet++ paper's hybrid loss).
@@ -37,6 +61,13 @@ export interface TrainOptions {
    * validation): a directory (saved through `file://`, Node) or any tfjs URL (`indexeddb://...`).
    */
   checkpointDir?: string;
+  /**
+   * Replace a model that already exists at `checkpointDir` when training starts. Default false:
+   * an existing model there is an error (so an unrelated model is never overwritten).
+   */
+  overwrite?: boolean;
+  /** Called once before the first epoch with the micro-batch chosen and the step's memory estimate. */
+  onTrainBegin?: (info: { microBatch: number; memory: TrainingMemoryEstimate }) => void | Promise<void>;
   /** Called after every epoch with its logs; may be async. */
   onEpochEnd?: (epoch: number, logs: EpochLogs) => void | Promise<void>;
   /**
@@ -45,8 +76,13 @@ export interface TrainOptions {
    * dataset is already normalised.
    */
   preprocess?: boolean;
-  /** 1 (default): a progress bar on a TTY and a line per epoch; 0: silent. */
+  /**
+   * 1 (default): a progress bar on a TTY, and when output is not a terminal (logs, CI) a progress
+   * line every `progressEvery` batches; a line per epoch either way. 0: silent.
+   */
   verbose?: 0 | 1;
+  /** Without a TTY: print a batch progress line every this many batches (and at each epoch's last). Default 10. */
+  progressEvery?: number;
   /** Where epoch lines go. Default `console.log`. */
   log?: (line: string) => void;
 }
@@ -56,6 +92,8 @@ export interface EpochLogs {
   epoch: number;
   /** Mean training loss (sum over outputs, as tfjs reports it). */
   loss: number;
+  /** Means of the extra training `metrics` of the final output, by name. */
+  metrics?: Record<string, number>;
   /** Validation scores (dataset-level hard Dice/IoU), when validation runs. */
   validation?: SegmentationScores;
   seconds: number;
@@ -71,6 +109,10 @@ export interface TrainResult {
   bestScore: number;
   /** `'valDice'` or `'loss'`. */
   monitor: 'valDice' | 'loss';
+  /** Images per forward/backward pass that were used (equals the batch size without micro-batching). */
+  microBatch: number;
+  /** The memory estimate of one step at that micro-batch. */
+  memory: TrainingMemoryEstimate;
 }
 
 interface OutputPlan {
@@ -156,19 +198,129 @@ function checkpointUrl(dir: string): string {
   return dir.includes('://') ? dir : `file://${dir}`;
 }
 
+/** Whether a model is already stored at `url` (file://, indexeddb://, localstorage://; other schemes: unknown → false). */
+async function modelExistsAt(url: string): Promise<boolean> {
+  const scheme = url.slice(0, url.indexOf('://')).toLowerCase();
+  if (scheme === 'indexeddb' || scheme === 'localstorage') {
+    try {
+      return url in (await tf.io.listModels());
+    } catch {
+      return false;
+    }
+  }
+  if (scheme !== 'file') return false;
+  const handler = tf.io.getLoadHandlers(url)[0] as (tf.io.IOHandler & { exists?: () => Promise<boolean> }) | undefined;
+  if (handler === undefined) return false;
+  if (typeof handler.exists === 'function') return handler.exists();
+  try {
+    await handler.load?.();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 function positiveInt(name: string, v: number): number {
   if (!isPositiveInt(v)) throw new Error(`train: ${name} must be an integer >= 1, got ${String(v)}`);
   return v;
 }
 
+type MetricFn = (yTrue: tf.Tensor, yPred: tf.Tensor) => tf.Tensor;
+
+/** tfjs metric names ('accuracy', 'binaryAccuracy', 'mse', ...) and functions, with display names. */
+function resolveMetrics(metrics: (string | LossFunction)[], channels: number): [string, MetricFn][] {
+  const table = tf.metrics as unknown as Record<string, MetricFn | undefined>;
+  return metrics.map((m, i) => {
+    if (typeof m === 'function') return [m.name || `metric${i}`, m as MetricFn];
+    if (m === 'accuracy' || m === 'acc') return [m, channels === 1 ? tf.metrics.binaryAccuracy : tf.metrics.categoricalAccuracy];
+    const fn = table[m];
+    if (typeof fn !== 'function') {
+      throw new Error(`train: unknown metric '${m}'; use 'accuracy', a tf.metrics name (e.g. 'binaryAccuracy', 'precision') or a function (e.g. metrics.dice()).`);
+    }
+    return [m, fn];
+  });
+}
+
+/** Splits [start, end) into chunks of at most `size`. */
+function chunks(n: number, size: number): [number, number][] {
+  const out: [number, number][] = [];
+  for (let s = 0; s < n; s += size) out.push([s, Math.min(n, s + size)]);
+  return out;
+}
+
+interface StepPlan {
+  microBatch: number;
+  memory: TrainingMemoryEstimate;
+}
+
 /**
- * Trains a segmentation model on a {@link SegmentationDataset} with `model.fitDataset`: builds the
- * per-output losses (deep supervision, CGM targets from the masks), shows progress, scores the
- * validation split after every epoch and checkpoints the best model.
+ * Checks one step against the memory limit and picks the micro-batch. Throws, naming the largest
+ * batch that fits, when the requested one does not.
+ */
+function planStep(
+  model: tf.LayersModel, batchSize: number, inputSize: [number, number], options: TrainOptions, name: string,
+): StepPlan {
+  const requested = options.microBatch;
+  if (requested !== undefined && requested !== 'auto') {
+    positiveInt('microBatch', requested);
+    if (requested > batchSize) throw new Error(`train: microBatch (${requested}) must not exceed batchSize (${batchSize})`);
+  }
+  const estimate = (b: number) =>
+    estimateTrainingMemory(model, { batchSize: b, inputSize, optimizer: options.optimizer, accumulate: b < batchSize });
+  const limit = options.memoryLimit === undefined ? defaultMemoryLimit() : options.memoryLimit;
+  if (limit !== null && !(typeof limit === 'number' && limit > 0)) {
+    throw new Error(`train: memoryLimit must be a number of bytes > 0 or null, got ${String(limit)}`);
+  }
+  if (limit === null) {
+    const micro = requested === undefined || requested === 'auto' ? batchSize : requested;
+    return { microBatch: micro, memory: estimate(micro) };
+  }
+  // What is already allocated, less the model's weights (the estimate counts those).
+  const full = estimate(batchSize);
+  const inUse = Math.max(0, tf.memory().numBytes - full.weightBytes);
+  const available = limit - inUse;
+  const where = `${tf.getBackend()} backend`;
+  const size = `${inputSize[0]}x${inputSize[1]}`;
+  const fits = largestBatchThatFits(estimate(Math.min(2, batchSize)), available);
+  if (fits < 1) {
+    throw new Error(
+      `train: one training step of ${name} on a single ${size} image needs about ${formatBytes(estimate(1).bytes)} ` +
+        `(estimate), more than the ${formatBytes(available)} the ${where} has free (limit ${formatBytes(limit)}). ` +
+        'Train on smaller images (size or a crop), use fewer filters, or another backend; see docs/memory.md.',
+    );
+  }
+  if (requested === 'auto') {
+    const micro = Math.min(batchSize, fits);
+    return { microBatch: micro, memory: estimate(micro) };
+  }
+  const micro = requested ?? batchSize;
+  const memory = estimate(micro);
+  if (memory.bytes > available) {
+    const what = micro < batchSize ? `microBatch ${micro}` : `batch ${micro}`;
+    throw new Error(
+      `train: one training step of ${name} with ${what} of ${size} images needs about ${formatBytes(memory.bytes)} ` +
+        `(estimate), more than the ${formatBytes(available)} the ${where} has free (limit ${formatBytes(limit)}). ` +
+        `The largest batch that fits is ${fits}: use batchSize: ${fits}, or keep batchSize ${batchSize} and accumulate ` +
+        `gradients over micro-batches with microBatch: ${fits} (or 'auto'); see docs/memory.md.`,
+    );
+  }
+  return { microBatch: micro, memory };
+}
+
+/**
+ * Trains a segmentation model on a {@link SegmentationDataset}: builds the per-output losses (deep
+ * supervision, CGM targets from the masks), checks that a step fits the backend's memory, runs
+ * the optimizer over (micro-)batches, shows progress, scores the validation split after every
+ * epoch and checkpoints the best model.
+ *
+ * The model is compiled with the same losses and optimizer (so `model.fit`/`evaluate` work
+ * afterwards), and each step computes what `model.fit` would: the sum over outputs of each
+ * output's mean loss, plus any regularisation losses.
  */
 export async function train(model: tf.LayersModel, data: SegmentationDataset, options: TrainOptions = {}): Promise<TrainResult> {
   const epochs = positiveInt('epochs', options.epochs ?? 10);
   const batchSize = positiveInt('batchSize', options.batchSize ?? 8);
+  const progressEvery = positiveInt('progressEvery', options.progressEvery ?? 10);
   if (data.train.length === 0) throw new Error('train: the dataset has no training samples');
   const plan = planOutputs(model);
   const preprocess = inputPreprocessor(model, options.preprocess, 'train');
@@ -179,11 +331,25 @@ export async function train(model: tf.LayersModel, data: SegmentationDataset, op
 
   // Check the target shape once, on one sample, before compiling anything.
   const probe = data.batches(1, { split: 'train', shuffle: false }).next().value as Batch;
+  const inputSize: [number, number] = [probe.xs.shape[1]!, probe.xs.shape[2]!];
   try {
+    checkModelInputSize(model, probe.xs.shape[1]!, probe.xs.shape[2]!, "train: the dataset's images");
     checkTargetShape(model, plan, probe.ys);
   } finally {
     tf.dispose([probe.xs, probe.ys]);
   }
+
+  const checkpoint = options.checkpointDir ? checkpointUrl(options.checkpointDir) : undefined;
+  if (checkpoint !== undefined && !options.overwrite && (await modelExistsAt(checkpoint))) {
+    throw new Error(
+      `train: checkpointDir ${options.checkpointDir} already holds a model; choose another folder, or pass ` +
+        'overwrite: true to replace it with this run\'s best model.',
+    );
+  }
+
+  guardWasmAllocations();
+  const step = planStep(model, batchSize, inputSize, options, model.name);
+  const microBatch = step.microBatch;
 
   const segLoss = options.loss ?? defaultLoss(model, plan);
   const nSeg = plan.segmentation.length;
@@ -191,68 +357,134 @@ export async function train(model: tf.LayersModel, data: SegmentationDataset, op
   const lossList: LossFunction[] = new Array(model.outputs.length);
   plan.segmentation.forEach((i, k) => (lossList[i] = segLosses[k]!));
   if (plan.cls !== null) lossList[plan.cls] = losses.binaryCrossentropy();
-  const optimizer = options.optimizer ?? tf.train.adam(1e-3);
   // A frozen encoder's BatchNorm layers keep their statistics (see freezeEncoder), also after loading.
   frozenBatchNormsRunInInference(model);
-  const finalName = model.outputNames[plan.segmentation[0]!]!;
-  model.compile({
-    optimizer,
-    loss: model.outputs.length === 1 ? lossList[0]! : lossList,
-    metrics: options.metrics && options.metrics.length > 0 ? { [finalName]: options.metrics as never } : undefined,
-  });
+  // Compiled as before (model.fit/evaluate work afterwards; a tfjs optimizer name becomes an instance).
+  model.compile({ optimizer: options.optimizer ?? tf.train.adam(1e-3), loss: model.outputs.length === 1 ? lossList[0]! : lossList });
+  const optimizer = model.optimizer;
+  const finalIndex = plan.segmentation[0]!;
+  const metricFns = resolveMetrics(options.metrics ?? [], model.outputs[finalIndex]!.shape[3] as number);
+  const variables = model.trainableWeights.map((w) => w.read() as tf.Variable);
 
-  const sink: ProgressSink = options.verbose === 0 ? silentProgress : defaultProgress(options.log);
-  const batchesPerEpoch = data.numBatches(batchSize, 'train');
-  const dataset = tf.data.generator(function* () {
-    for (const { xs, ys } of data.batches(batchSize, { split: 'train', augment: options.augment })) {
-      let inputs: tf.Tensor = xs;
-      if (preprocess !== null) {
-        inputs = preprocess(xs);
-        xs.dispose();
-      }
-      yield { xs: inputs, ys: targetsFor(plan, model.outputs.length, ys) };
+  /** The loss of one (micro-)batch, scaled by its share of the batch; metric means go to `metricOut`. */
+  const batchLoss = (xs: tf.Tensor, ys: tf.Tensor, scale: number, metricOut: tf.Scalar[]): tf.Scalar => {
+    const raw = model.apply(xs, { training: true }) as tf.Tensor | tf.Tensor[];
+    const outputs = Array.isArray(raw) ? raw : [raw];
+    const targets = targetsFor(plan, outputs.length, ys);
+    let total: tf.Tensor | null = null;
+    outputs.forEach((out, i) => {
+      const l = lossList[i]!(targets[i]!, out);
+      total = total === null ? l : tf.add(total, l);
+    });
+    let loss = tf.mean(total!) as tf.Scalar;
+    for (const reg of (model as unknown as { calculateLosses(): tf.Scalar[] }).calculateLosses()) loss = tf.add(loss, reg);
+    for (const [, fn] of metricFns) metricOut.push(tf.keep(tf.mul(tf.mean(fn(targets[finalIndex]!, outputs[finalIndex]!)), scale)));
+    return scale === 1 ? loss : tf.mul(loss, scale);
+  };
+
+  /** One optimizer update over a batch (gradients summed over its micro-batches); returns its loss. */
+  const trainStep = (xs: tf.Tensor, ys: tf.Tensor, metricOut: tf.Scalar[]): tf.Scalar => {
+    const n = xs.shape[0]!;
+    if (n <= microBatch) {
+      return optimizer.minimize(() => batchLoss(xs, ys, 1, metricOut), true, variables) as tf.Scalar;
     }
-  } as unknown as () => Iterator<tf.TensorContainer>);
+    let summed: tf.NamedTensorMap | null = null;
+    let lossSum: tf.Scalar | null = null;
+    const parts: tf.Scalar[] = [];
+    for (const [a, b] of chunks(n, microBatch)) {
+      const [xc, yc] = tf.tidy(() => [xs.slice(a, b - a), ys.slice(a, b - a)]);
+      const { value, grads } = tf.variableGrads(() => batchLoss(xc!, yc!, (b - a) / n, parts), variables);
+      tf.dispose([xc!, yc!]);
+      if (summed === null) summed = grads;
+      else {
+        for (const k of Object.keys(grads)) {
+          const s = tf.add(summed[k]!, grads[k]!);
+          tf.dispose([summed[k]!, grads[k]!]);
+          summed[k] = s;
+        }
+      }
+      const next: tf.Scalar = lossSum === null ? value : tf.add(lossSum, value);
+      if (lossSum !== null) tf.dispose([lossSum, value]);
+      lossSum = next;
+    }
+    optimizer.applyGradients(summed!);
+    tf.dispose(Object.values(summed!));
+    // Metric parts are already weighted by their share: sum them per metric.
+    const k = metricFns.length;
+    for (let m = 0; m < k; m++) {
+      const own = parts.filter((_, i) => i % k === m);
+      metricOut.push(tf.tidy(() => tf.addN(own) as tf.Scalar));
+    }
+    tf.dispose(parts);
+    return lossSum!;
+  };
 
+  const sink: ProgressSink = options.verbose === 0 ? silentProgress : defaultProgress(options.log, { every: progressEvery });
+  const batchesPerEpoch = data.numBatches(batchSize, 'train');
   const history: EpochLogs[] = [];
   const monitor: TrainResult['monitor'] = validate ? 'valDice' : 'loss';
   let bestEpoch = -1;
   let bestScore = validate ? -Infinity : Infinity;
-  let epochStart = 0;
-  let epoch = 0;
+  const fix = microBatch > 1
+    ? `use a smaller batch or micro-batch (this step used ${microBatch} image${microBatch > 1 ? 's' : ''} per pass; microBatch: ${Math.max(1, Math.floor(microBatch / 2))})`
+    : 'train on smaller images or use fewer filters';
 
-  await model.fitDataset(dataset, {
-    epochs,
-    verbose: 0,
-    callbacks: {
-      onEpochBegin: async (e) => {
-        epoch = e;
-        epochStart = Date.now();
-      },
-      onBatchEnd: async (batch, logs) => {
-        sink.batch(epoch, epochs, batch + 1, batchesPerEpoch, (logs?.['loss'] as number) ?? NaN);
-      },
-      onEpochEnd: async (e, logs) => {
-        const loss = logs?.['loss'] as number;
-        const validation = validate
-          ? evaluateSegmentation(model, data.batches(batchSize, { split: 'validation', shuffle: false }), {
-              preprocess: options.preprocess,
-            })
-          : undefined;
-        const score = validation ? validation.dice : loss;
-        const best = validation ? score > bestScore : score < bestScore;
-        if (best) {
-          bestScore = score;
-          bestEpoch = e;
-          if (options.checkpointDir) await model.save(checkpointUrl(options.checkpointDir));
-        }
-        const entry: EpochLogs = { epoch: e, loss, validation, seconds: (Date.now() - epochStart) / 1000, best };
-        history.push(entry);
-        const val = validation ? ` val_dice ${validation.dice.toFixed(4)} val_iou ${validation.iou.toFixed(4)}` : '';
-        sink.epoch(`epoch ${e + 1}/${epochs} loss ${loss.toFixed(4)}${val} (${entry.seconds.toFixed(1)} s)${best && options.checkpointDir ? ' *saved' : ''}`);
-        await options.onEpochEnd?.(e, entry);
-      },
-    },
-  });
-  return { history, bestEpoch, bestScore, monitor };
+  await options.onTrainBegin?.({ microBatch, memory: step.memory });
+  for (let epoch = 0; epoch < epochs; epoch++) {
+    const epochStart = Date.now();
+    let lossSum = 0;
+    let seen = 0;
+    const metricSums = new Array<number>(metricFns.length).fill(0);
+    let batch = 0;
+    for (const batchData of data.batches(batchSize, { split: 'train', augment: options.augment })) {
+      const { ys } = batchData;
+      let xs: tf.Tensor = batchData.xs;
+      if (preprocess !== null) {
+        xs = preprocess(batchData.xs);
+        batchData.xs.dispose();
+      }
+      const n = xs.shape[0]!;
+      const metricValues: tf.Scalar[] = [];
+      let loss: number;
+      try {
+        const lossTensor = trainStep(xs, ys, metricValues);
+        loss = (await lossTensor.data())[0]!;
+        for (let m = 0; m < metricValues.length; m++) metricSums[m]! += (await metricValues[m]!.data())[0]! * n;
+        tf.dispose([lossTensor, ...metricValues]);
+      } catch (e) {
+        tf.dispose(metricValues);
+        throw await explainWasmFailure(e, `train: a training step of ${model.name} (${n} images of ${inputSize[0]}x${inputSize[1]})`, fix);
+      } finally {
+        tf.dispose([xs, ys]);
+      }
+      lossSum += loss * n;
+      seen += n;
+      batch++;
+      sink.batch(epoch, epochs, batch, batchesPerEpoch, loss);
+    }
+    const loss = lossSum / seen;
+    const metrics = metricFns.length > 0 ? Object.fromEntries(metricFns.map(([name], m) => [name, metricSums[m]! / seen])) : undefined;
+    let validation: SegmentationScores | undefined;
+    try {
+      validation = validate
+        ? evaluateSegmentation(model, data.batches(batchSize, { split: 'validation', shuffle: false }), { preprocess: options.preprocess })
+        : undefined;
+    } catch (e) {
+      throw await explainWasmFailure(e, `train: validating ${model.name}`, fix);
+    }
+    const score = validation ? validation.dice : loss;
+    const best = validation ? score > bestScore : score < bestScore;
+    if (best) {
+      bestScore = score;
+      bestEpoch = epoch;
+      if (checkpoint !== undefined) await model.save(checkpoint);
+    }
+    const entry: EpochLogs = { epoch, loss, metrics, validation, seconds: (Date.now() - epochStart) / 1000, best };
+    history.push(entry);
+    const met = metrics ? Object.entries(metrics).map(([k, v]) => ` ${k} ${v.toFixed(4)}`).join('') : '';
+    const val = validation ? ` val_dice ${validation.dice.toFixed(4)} val_iou ${validation.iou.toFixed(4)}` : '';
+    sink.epoch(`epoch ${epoch + 1}/${epochs} loss ${loss.toFixed(4)}${met}${val} (${entry.seconds.toFixed(1)} s)${best && checkpoint ? ' *saved' : ''}`);
+    await options.onEpochEnd?.(epoch, entry);
+  }
+  return { history, bestEpoch, bestScore, monitor, microBatch, memory: step.memory };
 }

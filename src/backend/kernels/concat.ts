@@ -3,7 +3,7 @@
  * before `axis`, each input contributes one contiguous block, copied with `set` (memcpy speed).
  */
 import * as tf from '@tensorflow/tfjs';
-import { WASM, type TypedData as Typed, type WasmBackend, copyBlocks, original } from './wasmUtil.js';
+import { type WasmBackend, copyTensorBlocks, original, wasmKernel } from './wasmUtil.js';
 
 export function concat(args: {
   inputs: tf.TensorInfo[];
@@ -21,20 +21,14 @@ export function concat(args: {
   const out = backend.makeOutput(outShape, first.dtype);
   const outer = outShape.slice(0, axis).reduce((a, b) => a * b, 1);
   const rowLen = outShape.slice(axis).reduce((a, b) => a * b, 1);
-  const dst = backend.typedArrayFromHeap(out) as Typed; // after the only allocation
   let offset = 0;
   for (const t of inputs) {
     const len = t.shape.slice(axis).reduce((a, b) => a * b, 1);
     if (len === 0) continue;
-    const src = backend.typedArrayFromHeap(t) as Typed;
-    copyBlocks(src, len, 0, dst, rowLen, offset, outer, len);
+    copyTensorBlocks(backend, t, len, 0, out, rowLen, offset, outer, len);
     offset += len;
   }
   return out;
 }
 
-export const concatConfig: tf.KernelConfig = {
-  kernelName: tf.Concat,
-  backendName: WASM,
-  kernelFunc: concat as unknown as tf.KernelFunc,
-};
+export const concatConfig = wasmKernel(tf.Concat, concat);

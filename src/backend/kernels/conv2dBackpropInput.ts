@@ -11,15 +11,17 @@
  *   larger than the kernel) dy' is built in JS by spreading dy with zeros and padding it.
  */
 import * as tf from '@tensorflow/tfjs';
+import { addressOf, simdKernels } from './simd.js';
 import {
-  WASM,
   type WasmBackend,
+  copyTensorBlocks,
   heapF32,
   matMulNN,
   original,
   requireChannelsLast,
   requireFloat32,
   viewAs,
+  wasmKernel,
 } from './wasmUtil.js';
 
 type Attrs = {
@@ -30,15 +32,28 @@ type Attrs = {
   inputShape: [number, number, number, number];
 };
 
-/** w[kh,kw,ci,co] -> r[KH-1-kh, KW-1-kw, co, ci] (rotated 180°, channels swapped). */
-function rotateFilter(w: Float32Array, r: Float32Array, kH: number, kW: number, ci: number, co: number): void {
-  for (let kh = 0; kh < kH; kh++) {
-    for (let kw = 0; kw < kW; kw++) {
-      const src = (kh * kW + kw) * ci * co;
-      const dst = ((kH - 1 - kh) * kW + (kW - 1 - kw)) * co * ci;
-      for (let i = 0; i < ci; i++) {
-        for (let o = 0; o < co; o++) r[dst + o * ci + i] = w[src + i * co + o];
-      }
+/**
+ * Transposes `count` matrices [rows, cols] of `src` (element offsets `srcAt(i)`) into [cols, rows]
+ * at `dstAt(i)` of `dst`: in our wasm module where it runs, else in JavaScript.
+ */
+function transposeBlocks(
+  backend: WasmBackend, src: tf.TensorInfo, dst: tf.TensorInfo, count: number, rows: number, cols: number,
+  srcAt: (i: number) => number, dstAt: (i: number) => number,
+): void {
+  const simd = simdKernels(backend);
+  if (simd !== null) {
+    const s = addressOf(backend, src);
+    const d = addressOf(backend, dst);
+    for (let i = 0; i < count; i++) simd.to_planes(s + 4 * srcAt(i), rows, cols, d + 4 * dstAt(i), 4 * rows);
+    return;
+  }
+  const sv = heapF32(backend, src);
+  const dv = heapF32(backend, dst);
+  for (let i = 0; i < count; i++) {
+    const from = srcAt(i);
+    const to = dstAt(i);
+    for (let r = 0; r < rows; r++) {
+      for (let c = 0; c < cols; c++) dv[to + c * rows + r] = sv[from + r * cols + c]!;
     }
   }
 }
@@ -56,30 +71,21 @@ function backpropInputNoOverlap(
   const taps = kH * kW * ci;
   // m[o, (kh,kw,i)] = w[kh,kw,i,o]
   const m = backend.makeOutput([co, taps], 'float32');
-  {
-    const w = heapF32(backend, filter);
-    const mv = heapF32(backend, m);
-    for (let t = 0; t < taps; t++) {
-      for (let o = 0; o < co; o++) mv[o * taps + t] = w[t * co + o];
-    }
-  }
+  transposeBlocks(backend, filter, m, 1, taps, co, () => 0, () => 0);
   const n = b * oh * ow;
   const prod = matMulNN(backend, viewAs(dy, [n, co]), m); // [n, (kh,kw,i)]
   backend.disposeData(m.dataId);
   const out = backend.makeOutput(info.inShape, 'float32');
-  const p = heapF32(backend, prod);
-  const dx = heapF32(backend, out);
   const inW = info.inWidth;
   const run = kW * ci; // (kw, i) is contiguous in both layouts
-  for (let pix = 0; pix < n; pix++) {
-    const bb = Math.floor(pix / (oh * ow));
-    const rem = pix - bb * oh * ow;
-    const oy = Math.floor(rem / ow);
-    const ox = rem - oy * ow;
-    for (let kh = 0; kh < kH; kh++) {
-      const src = pix * taps + kh * run;
-      const dst = ((bb * info.inHeight + oy * kH + kh) * inW + ox * kW) * ci;
-      dx.set(p.subarray(src, src + run), dst);
+  // For each image row of dy and each kh: ow runs, taps apart in prod, run apart in dx.
+  for (let bb = 0; bb < b; bb++) {
+    for (let oy = 0; oy < oh; oy++) {
+      const pix = (bb * oh + oy) * ow;
+      for (let kh = 0; kh < kH; kh++) {
+        const dst = ((bb * info.inHeight + oy * kH + kh) * inW) * ci;
+        copyTensorBlocks(backend, prod, taps, pix * taps + kh * run, out, run, dst, ow, run);
+      }
     }
   }
   backend.disposeData(prod.dataId);
@@ -120,8 +126,9 @@ export function conv2dBackpropInput(args: {
     return backpropInputNoOverlap(dy, filter, backend, info);
   }
 
+  // rot[KH-1-kh, KW-1-kw, o, i] = w[kh, kw, i, o]: the filter rotated 180°, channels swapped.
   const rot = backend.makeOutput([kH, kW, co, ci], 'float32');
-  rotateFilter(heapF32(backend, filter), heapF32(backend, rot), kH, kW, ci, co);
+  transposeBlocks(backend, filter, rot, kH * kW, ci, co, (t) => t * ci * co, (t) => (kH * kW - 1 - t) * co * ci);
 
   // Padding of the (zero-spread) dy so that a 'valid' correlation with rot gives dx exactly.
   const pt = kH - 1 - top;
@@ -143,19 +150,17 @@ export function conv2dBackpropInput(args: {
     const hp = info.inHeight + kH - 1;
     const wp = info.inWidth + kW - 1;
     const spread = backend.makeOutput([info.batchSize, hp, wp, co], 'float32');
-    const d = heapF32(backend, spread);
-    const g = heapF32(backend, dy);
-    d.fill(0);
+    heapF32(backend, spread).fill(0);
+    // Columns ox whose spread position pl + ox·sW lies inside [0, wp).
+    const ox0 = Math.max(0, Math.ceil(-pl / sW));
+    const ox1 = Math.min(info.outWidth, Math.floor((wp - 1 - pl) / sW) + 1);
     for (let bb = 0; bb < info.batchSize; bb++) {
       for (let oy = 0; oy < info.outHeight; oy++) {
         const y = oy * sH + pt;
-        if (y < 0 || y >= hp) continue;
-        for (let ox = 0; ox < info.outWidth; ox++) {
-          const xx = ox * sW + pl;
-          if (xx < 0 || xx >= wp) continue;
-          const src = ((bb * info.outHeight + oy) * info.outWidth + ox) * co;
-          d.set(g.subarray(src, src + co), ((bb * hp + y) * wp + xx) * co);
-        }
+        if (y < 0 || y >= hp || ox1 <= ox0) continue;
+        const src = ((bb * info.outHeight + oy) * info.outWidth + ox0) * co;
+        const dst = ((bb * hp + y) * wp + pl + ox0 * sW) * co;
+        copyTensorBlocks(backend, dy, co, src, spread, sW * co, dst, ox1 - ox0, co);
       }
     }
     result = conv2d({
@@ -169,8 +174,4 @@ export function conv2dBackpropInput(args: {
   return result;
 }
 
-export const conv2dBackpropInputConfig: tf.KernelConfig = {
-  kernelName: tf.Conv2DBackpropInput,
-  backendName: WASM,
-  kernelFunc: conv2dBackpropInput as unknown as tf.KernelFunc,
-};
+export const conv2dBackpropInputConfig = wasmKernel(tf.Conv2DBackpropInput, conv2dBackpropInput);

@@ -3,10 +3,11 @@
  * 8×8, ... with 'same' padding). One pass: per output pixel the window is scanned with running
  * maxima for all channels at once (row-major, first maximum wins, as on the cpu backend; the stock
  * wasm kernel breaks ties differently), and dy is added to the winners (so overlapping windows
- * work too).
+ * work too). In our wasm module (4 channels per SIMD lane group) where it runs, else in JavaScript.
  */
 import * as tf from '@tensorflow/tfjs';
-import { WASM, type WasmBackend, heapF32, original } from './wasmUtil.js';
+import { addressOf, simdKernels } from './simd.js';
+import { type WasmBackend, heapF32, original, wasmKernel } from './wasmUtil.js';
 
 export function maxPoolGrad(args: {
   inputs: { dy: tf.TensorInfo; input: tf.TensorInfo; output: tf.TensorInfo };
@@ -36,6 +37,14 @@ export function maxPoolGrad(args: {
   const top = info.padInfo.top;
   const left = info.padInfo.left;
   const out = backend.makeOutput(input.shape, 'float32');
+  const simd = simdKernels(backend);
+  if (simd !== null) {
+    simd.max_pool_grad(
+      addressOf(backend, input), addressOf(backend, dy), addressOf(backend, out),
+      batchSize, H, W, C, OH, OW, fh, fw, sh, sw, top, left,
+    );
+    return out;
+  }
   const x = heapF32(backend, input); // after the only allocation
   const g = heapF32(backend, dy);
   const dx = heapF32(backend, out);
@@ -74,8 +83,4 @@ export function maxPoolGrad(args: {
   return out;
 }
 
-export const maxPoolGradConfig: tf.KernelConfig = {
-  kernelName: tf.MaxPoolGrad,
-  backendName: WASM,
-  kernelFunc: maxPoolGrad as unknown as tf.KernelFunc,
-};
+export const maxPoolGradConfig = wasmKernel(tf.MaxPoolGrad, maxPoolGrad);

@@ -1,5 +1,5 @@
 /**
- * Shared body of our `Sum` and `Mean` kernels for the wasm backend.
+ * Our `Sum` and `Mean` kernels for the wasm backend.
  *
  * Reducing a float32 tensor over its *leading* axes (e.g. a [B,H,W,C] gradient over B,H,W: every
  * bias and batch-norm gradient, and whole-tensor losses) is a column sum of x viewed as [P, C].
@@ -11,7 +11,8 @@
  * Other reductions go to the stock kernel.
  */
 import * as tf from '@tensorflow/tfjs';
-import { type WasmBackend, heapF32, original, viewAs } from './wasmUtil.js';
+import { recordInputShape } from '../gradients.js';
+import { type WasmBackend, heapF32, original, viewAs, wasmKernel } from './wasmUtil.js';
 
 export interface ReduceArgs {
   inputs: { x: tf.TensorInfo };
@@ -22,6 +23,7 @@ export interface ReduceArgs {
 export function reduceLeading(kernel: 'Sum' | 'Mean', args: ReduceArgs): tf.TensorInfo {
   const { inputs, backend, attrs } = args;
   const { x } = inputs;
+  recordInputShape(attrs, x.shape); // lets the gradient do without a saved x
   const rank = x.shape.length;
   const axes = tf.util.parseAxisParam(attrs.axis, x.shape).slice().sort((a, b) => a - b);
   const leading = axes.length > 0 && axes.every((a, i) => a === i);
@@ -86,3 +88,6 @@ function columnSums(src: Float32Array, rows: number, cols: number): Float64Array
   }
   return acc;
 }
+
+export const sumConfig = wasmKernel(tf.Sum, (args: ReduceArgs) => reduceLeading('Sum', args));
+export const meanConfig = wasmKernel(tf.Mean, (args: ReduceArgs) => reduceLeading('Mean', args));

@@ -5,7 +5,7 @@
  * size[i] × (product of the dimensions after `axis`) elements.
  */
 import * as tf from '@tensorflow/tfjs';
-import { WASM, type TypedData as Typed, type WasmBackend, copyBlocks } from './wasmUtil.js';
+import { type WasmBackend, copyTensorBlocks, wasmKernel } from './wasmUtil.js';
 
 export function splitV(args: {
   inputs: { x: tf.TensorInfo };
@@ -27,19 +27,13 @@ export function splitV(args: {
     shape[axis] = s;
     return backend.makeOutput(shape, x.dtype);
   });
-  const src = backend.typedArrayFromHeap(x) as Typed; // after all allocations
   let offset = 0;
   sizes.forEach((s, i) => {
-    const dst = backend.typedArrayFromHeap(outs[i]) as Typed;
     const len = s * inner;
-    copyBlocks(src, rowLen, offset, dst, len, 0, outer, len);
+    if (len > 0 && outer > 0) copyTensorBlocks(backend, x, rowLen, offset, outs[i]!, len, 0, outer, len);
     offset += len;
   });
   return outs;
 }
 
-export const splitVConfig: tf.KernelConfig = {
-  kernelName: tf.SplitV,
-  backendName: WASM,
-  kernelFunc: splitV as unknown as tf.KernelFunc,
-};
+export const splitVConfig = wasmKernel(tf.SplitV, splitV);

@@ -6,7 +6,7 @@
  * its repetitions are produced by doubling `copyWithin` (memcpy speed).
  */
 import * as tf from '@tensorflow/tfjs';
-import { WASM, type TypedData as Typed, type WasmBackend } from './wasmUtil.js';
+import { type TypedData as Typed, type WasmBackend, wasmKernel } from './wasmUtil.js';
 
 /** Repeats out[start, start+len) so that it occurs `times` times back to back. */
 function replicate(out: Typed, start: number, len: number, times: number): void {
@@ -71,8 +71,4 @@ export function tile(args: {
   return out;
 }
 
-export const tileConfig: tf.KernelConfig = {
-  kernelName: tf.Tile,
-  backendName: WASM,
-  kernelFunc: tile as unknown as tf.KernelFunc,
-};
+export const tileConfig = wasmKernel(tf.Tile, tile);
