@@ -191,7 +191,7 @@ export {
 } from './io/smpModel.js';
 export {
   parseSmpConfig, smpConfigToModelOptions, smpStateDictLayout, smpUnusedPrefixes,
-  SMP_ARCHITECTURES, SMP_CONFIG_DEFAULTS, SMP_UNETPLUSPLUS_INPUT,
+  SMP_ARCHITECTURES, SMP_CONFIG_DEFAULTS,
   type SmpArchitecture, type SmpModelConfig, type SmpModelOptions, type SmpLayoutEntry, type SmpEntryRole,
   type SmpFinalActivation,
 } from './io/smpConfig.js';

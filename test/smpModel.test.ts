@@ -187,7 +187,11 @@ describe('saveSmpModel', () => {
     expect(file.tensors.get('decoder.center.0.0.weight')!.shape).toEqual([512, 512, 3, 3]);
     expect(file.tensors.get('encoder.features.0.weight')!.shape).toEqual([64, 2, 3, 3]);
     expect(file.tensors.get('decoder.blocks.x_0_0.conv1.1.num_batches_tracked')).toEqual({ dtype: 'I64', shape: [], data: new Int32Array([0]) });
-    const back = await loadSmpModel(dir, { inputShape: [16, 16] });
+    const back = await loadSmpModel(dir);
+    expect(back.inputs[0]!.shape).toEqual([null, null, null, 2]);
+    const odd = tf.zeros([1, 12, 16, 2]);
+    expect(() => back.predict(odd)).toThrow(/12/);
+    odd.dispose();
     const x = tf.randomUniform([2, 16, 16, 2], 0, 1, 'float32', 7);
     const [a, b] = [model.predict(x) as tf.Tensor, back.predict(x) as tf.Tensor];
     expect(Array.from(b.dataSync())).toEqual(Array.from(a.dataSync()));

@@ -169,14 +169,11 @@ export function parseSmpConfig(config: Record<string, unknown>): SmpModelConfig 
   };
 }
 
-/** Default input of an imported `UnetPlusPlus` (its height and width must be multiples of 2^depth). */
-export const SMP_UNETPLUSPLUS_INPUT: readonly [number, number] = [256, 256];
-
 export interface SmpModelOptions {
   /**
    * `[H, W]` or `[H, W, C]` (C must be the config's `in_channels`); `null` for a variable size.
-   * Default: `[null, null, C]` for `Unet` (any size), `[256, 256, C]` for `UnetPlusPlus`, whose
-   * height and width must be multiples of 2^encoder_depth (pass `[null, null]` to accept any such size).
+   * Default `[null, null, C]`: `Unet` takes any size, `UnetPlusPlus` any multiple of
+   * 2^encoder_depth (as in SMP; other sizes are an error at call time).
    */
   inputShape?: readonly (number | null)[];
   /** Model name. Default `unet_<encoder>` / `unet_plus_plus_<encoder>`. */
@@ -200,7 +197,7 @@ export function smpConfigToModelOptions(
   if (given?.length === 3 && given[2] !== m.inChannels) {
     throw new Error(`SMP model: inputShape has ${String(given[2])} channels but the config's in_channels is ${m.inChannels}.`);
   }
-  const [h, w] = given ?? (m.architecture === 'Unet' ? [null, null] : SMP_UNETPLUSPLUS_INPUT);
+  const [h, w] = given ?? [null, null];
   const inputShape: InputShape = [h ?? null, w ?? null, m.inChannels];
   return {
     architecture: SMP_ARCHITECTURES[m.architecture],
