@@ -11,6 +11,7 @@ import { summarize } from '../summary.js';
 import { type ArgValue, modelOptionsFromArgs, parseArgs } from './args.js';
 import { runDemo } from './demo.js';
 import { predictCommand } from './predict.js';
+import { exportSmpCommand, importSmpCommand } from './smp.js';
 import { describePreprocessing, trainCommand } from './train.js';
 
 const HELP: Record<string, string> = {
@@ -39,7 +40,17 @@ const HELP: Record<string, string> = {
       empty folder outside the input folder (--overwrite replaces files there). The model is first
       optimised for inference (BatchNorm folded into the convolutions); --no-optimize predicts with
       it exactly as saved. A model on an encoder gets its input normalisation from its metadata,
-      as train applied it.`,
+      as train applied it. --model may also be a segmentation_models.pytorch checkpoint folder
+      (config.json + model.safetensors); it then tiles at 256x256 unless --tile-size is given.`,
+  'import-smp': `import-smp SOURCE --out DIR [--size H,W] [--overwrite]
+      Convert a segmentation_models.pytorch checkpoint (what save_pretrained writes: config.json +
+      model.safetensors; SOURCE is its folder or an http(s) base URL such as a Hugging Face
+      repo's https://huggingface.co/<repo>/resolve/<revision>/) into a TF.js model folder
+      (model.json + weights.bin, with the model's metadata) for the browser and predict.
+      --size fixes the input size (default: any size). docs/from-pytorch.md.`,
+  'export-smp': `export-smp MODEL_DIR --out DIR [--overwrite]
+      Write a TF.js Unet / Unet++ on an ImageNet encoder (from train or import-smp) as
+      config.json + model.safetensors, which segmentation_models_pytorch.from_pretrained(DIR) loads.`,
   demo: `demo [--out demo-output] [--epochs 8] [--count 320] [--size 64] [--overwrite] [--backend auto]
       Train a small UNet++ on synthetic cells and write overlays and a training curve.`,
   models: `models
@@ -320,6 +331,22 @@ async function run(argv: string[], out: (s: string) => void): Promise<number> {
       noLeftovers('predict', options);
       await backend(choice, out);
       await predictCommand({ ...o, log: out });
+      return 0;
+    }
+    case 'import-smp':
+    case 'export-smp': {
+      const source = positional[0];
+      if (!source || positional.length > 1) {
+        throw new Error(`${command} takes one ${command === 'import-smp' ? 'SOURCE' : 'MODEL_DIR'}, got ${positional.length}\n\n${commandHelp(command)}`);
+      }
+      const size = command === 'import-smp' ? sizeFlag(options, 'size') : undefined;
+      const o = { out: str(options, 'out', true, command), overwrite: take(options, 'overwrite') === true, log: out };
+      noLeftovers(command, options);
+      if (command === 'export-smp') {
+        await exportSmpCommand({ ...o, model: source });
+      } else {
+        await importSmpCommand({ ...o, source, size: typeof size === 'number' ? [size, size] : size });
+      }
       return 0;
     }
     case 'demo': {
