@@ -1,7 +1,10 @@
 // Public API of segmentation-models-tfjs (browser-safe; Node-only parts are added by src/node.ts).
 
 // Registry and models
-export { createModel, listModels, registerModel, resolveModelName, getModelSpec, type ModelSpec } from './registry.js';
+export {
+  createModel, createModelAsync, listModels, registerModel, resolveModelName, getModelSpec,
+  type ModelSpec, type EncoderWeightsOption,
+} from './registry.js';
 export {
   buildUNet,
   unetOutputSize,
@@ -65,7 +68,9 @@ export {
 } from './models/info.js';
 
 // Encoders, decoders and heads: the parts every model is composed of
-export type { FeaturePyramid, EncoderSpec, EncoderBuildOptions, EncoderPreprocessing, PretrainedWeights } from './encoders/types.js';
+export type {
+  FeaturePyramid, EncoderSpec, EncoderBuildOptions, EncoderPreprocessing, PretrainedWeights, SmpEncoderModule, SmpStateEntry,
+} from './encoders/types.js';
 export { convBlockEncoder, CONV_ENCODER_NAMING, type ConvEncoderNaming, type ConvEncoderOptions } from './encoders/convBlocks.js';
 export { freezeEncoder, unfreezeEncoder, encoderLayers, encoderLayerNames } from './encoders/freeze.js';
 export { unetDecoder, smpUnetDecoder, type UNetDecoderOptions } from './decoders/unet.js';
@@ -179,6 +184,23 @@ export {
   readSmpCheckpoint, SMP_CONFIG_FILE, SMP_WEIGHTS_FILE,
   type SmpCheckpoint, type SmpCheckpointSource, type SmpCheckpointFiles, type ReadSmpCheckpointOptions,
 } from './io/smpCheckpoint.js';
+// segmentation_models.pytorch models in and out (docs/from-pytorch.md)
+export {
+  loadSmpModel, smpCheckpointToModel, smpModelFiles, saveSmpModel, describeSmpModel,
+  type LoadSmpModelOptions, type SmpImportResult, type SmpModelFilesOptions, type SaveSmpModelOptions,
+} from './io/smpModel.js';
+export {
+  parseSmpConfig, smpConfigToModelOptions, smpStateDictLayout, smpUnusedPrefixes,
+  SMP_ARCHITECTURES, SMP_CONFIG_DEFAULTS,
+  type SmpArchitecture, type SmpModelConfig, type SmpModelOptions, type SmpLayoutEntry, type SmpEntryRole,
+  type SmpFinalActivation,
+} from './io/smpConfig.js';
+export { pythonJsonDumps, pythonFloatRepr } from './io/pythonJson.js';
+// Pretrained encoder weights (createModel(name, { encoder, encoderWeights: 'imagenet' }))
+export {
+  loadEncoderWeights, fetchEncoderWeights, adaptFirstConvWeight, checkEncoderWeightsFile,
+  type EncoderWeights, type LoadEncoderWeightsOptions, type LoadEncoderWeightsResult,
+} from './io/encoderWeights.js';
 
 // --- encoders: ImageNet encoders as in segmentation_models.pytorch, PyTorch state dicts ---
 export {

@@ -4,6 +4,7 @@ import { buildUNetPadded } from './models/unetPadded.js';
 import { buildUNet3Plus } from './models/unet3plus.js';
 import { buildUNetPlusPlus } from './models/unetPlusPlus.js';
 import { buildEncoderModel, hasEncoderOption, type EncoderArchitecture, type EncoderModelOptions } from './models/encoderModels.js';
+import { loadEncoderWeights, type EncoderWeights, type LoadEncoderWeightsOptions } from './io/encoderWeights.js';
 
 /** A buildable architecture: its canonical name, aliases and builder. */
 export interface ModelSpec {
@@ -73,17 +74,71 @@ function plainOrEncoder(architecture: EncoderArchitecture, plain: (o: object) =>
   };
 }
 
+/** The options of {@link createModelAsync} beyond `createModel`'s: pretrained encoder weights. */
+export interface EncoderWeightsOption {
+  /**
+   * Pretrained encoder weights: `'imagenet'` (the weights segmentation_models.pytorch publishes for
+   * the encoder, downloaded once and cached), or the weight file: a path, a URL, bytes or a Blob.
+   * `null` or absent: none (the model is built as `createModel` builds it).
+   */
+  encoderWeights?: EncoderWeights | null;
+  /** Download options (cache folder, Hub URL, progress, checksum, ...): see `fetchPretrainedFile`. */
+  encoderWeightsOptions?: LoadEncoderWeightsOptions;
+}
+
 /**
  * Builds a model by name: `createModel('unet', { inputShape: [572, 572, 1], numClasses: 2 })`.
  * Names are case-insensitive and common aliases work (`unetpp`, `nested-unet`, `unet3plus`, ...).
  * With `encoder` (`createModel('unet', { encoder: 'resnet34' })`) the decoder sits on an ImageNet
- * encoder (see `buildEncoderModel`).
+ * encoder (see `buildEncoderModel`). Synchronous: pretrained encoder weights, which may be
+ * downloaded, are loaded by {@link createModelAsync}.
  */
 export function createModel(name: string, options: object = {}): tf.LayersModel {
   if (options === null || typeof options !== 'object' || Array.isArray(options)) {
     throw new Error(`createModel('${name}', options): options must be an object`);
   }
-  return getModelSpec(name).build(options);
+  const { encoderWeights, encoderWeightsOptions } = options as EncoderWeightsOption;
+  if ((encoderWeights !== undefined && encoderWeights !== null) || encoderWeightsOptions !== undefined) {
+    throw new Error(
+      `createModel('${name}'): encoderWeights may need a download, so createModel (synchronous) does not take it: ` +
+        `use \`await createModelAsync('${name}', { ...options, encoderWeights })\`.`,
+    );
+  }
+  const { encoderWeights: _none, ...rest } = options as EncoderWeightsOption;
+  return getModelSpec(name).build('encoderWeights' in options ? rest : options);
+}
+
+/**
+ * `createModel`, then the encoder's pretrained weights: `await createModelAsync('unet', { encoder:
+ * 'resnet34', encoderWeights: 'imagenet' })`. `encoderWeights` is a tag (`'imagenet'`: the file
+ * segmentation_models.pytorch publishes for the encoder on the Hugging Face Hub, at a pinned
+ * revision, downloaded once and cached) or the weight file itself (path, URL, bytes, Blob); see
+ * `loadEncoderWeights` for the checks and the first-conv adaptation for input channels ≠ 3.
+ * Without `encoderWeights` it resolves to what `createModel` returns.
+ */
+export async function createModelAsync<O extends object>(name: string, options?: O & EncoderWeightsOption): Promise<tf.LayersModel> {
+  const given: unknown = options ?? {};
+  if (given === null || typeof given !== 'object' || Array.isArray(given)) {
+    throw new Error(`createModelAsync('${name}', options): options must be an object`);
+  }
+  const { encoderWeights, encoderWeightsOptions, ...rest } = given as EncoderWeightsOption;
+  if (encoderWeights === undefined || encoderWeights === null) {
+    if (encoderWeightsOptions !== undefined) {
+      throw new Error(`createModelAsync('${name}'): encoderWeightsOptions applies to encoderWeights, which is not set`);
+    }
+    return createModel(name, rest);
+  }
+  if (!hasEncoderOption(rest)) {
+    throw new Error(`createModelAsync('${name}'): encoderWeights needs an ImageNet encoder: add encoder (e.g. encoder: 'resnet34')`);
+  }
+  const model = createModel(name, rest);
+  try {
+    await loadEncoderWeights(model, encoderWeights, encoderWeightsOptions);
+  } catch (e) {
+    model.dispose();
+    throw e;
+  }
+  return model;
 }
 
 registerModel({

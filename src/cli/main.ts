@@ -11,6 +11,7 @@ import { summarize } from '../summary.js';
 import { type ArgValue, modelOptionsFromArgs, parseArgs } from './args.js';
 import { demoExitCode, runDemo } from './demo.js';
 import { predictCommand } from './predict.js';
+import { exportSmpCommand, importSmpCommand } from './smp.js';
 import { describePreprocessing, trainCommand } from './train.js';
 import { isHeightWidth, isPositiveInt } from '../util/validate.js';
 
@@ -40,7 +41,17 @@ const HELP: Record<string, string> = {
       empty folder outside the input folder (--overwrite replaces files there). The model is first
       optimised for inference (BatchNorm folded into the convolutions); --no-optimize predicts with
       it exactly as saved. A model on an encoder gets its input normalisation from its metadata,
-      as train applied it.`,
+      as train applied it. --model may also be a segmentation_models.pytorch checkpoint folder
+      (config.json + model.safetensors); it then tiles at 256x256 unless --tile-size is given.`,
+  'import-smp': `import-smp SOURCE --out DIR [--size H,W] [--overwrite]
+      Convert a segmentation_models.pytorch checkpoint (what save_pretrained writes: config.json +
+      model.safetensors; SOURCE is its folder or an http(s) base URL such as a Hugging Face
+      repo's https://huggingface.co/<repo>/resolve/<revision>/) into a TF.js model folder
+      (model.json + weights.bin, with the model's metadata) for the browser and predict.
+      --size fixes the input size (default: any size). docs/from-pytorch.md.`,
+  'export-smp': `export-smp MODEL_DIR --out DIR [--overwrite]
+      Write a TF.js Unet / Unet++ on an ImageNet encoder (from train or import-smp) as
+      config.json + model.safetensors, which segmentation_models_pytorch.from_pretrained(DIR) loads.`,
   demo: `demo [--out demo-output] [--epochs 8] [--count 320] [--size 64] [--overwrite] [--backend auto]
       Train a small UNet++ on synthetic cells and write overlays and a training curve.`,
   models: `models
@@ -259,6 +270,9 @@ async function run(argv: string[], out: (s: string) => void): Promise<number> {
       return predictFromFlags(options, out);
     case 'demo':
       return demoFromFlags(options, out);
+    case 'import-smp':
+    case 'export-smp':
+      return smpFromFlags(command, positional, options, out);
     case 'models':
       for (const name of listModels()) out(`${name.padEnd(12)} ${getModelSpec(name).description}`);
       out('');
@@ -345,6 +359,25 @@ async function predictFromFlags(options: Options, out: (s: string) => void): Pro
   noLeftovers('predict', options);
   await backend(choice, out);
   await predictCommand({ ...flags, log: out });
+  return 0;
+}
+
+/** `import-smp SOURCE` / `export-smp MODEL_DIR`: convert between SMP checkpoints and TF.js model folders. */
+async function smpFromFlags(
+  command: 'import-smp' | 'export-smp', positional: string[], options: Options, out: (s: string) => void,
+): Promise<number> {
+  const source = positional[0];
+  if (!source || positional.length > 1) {
+    throw new Error(`${command} takes one ${command === 'import-smp' ? 'SOURCE' : 'MODEL_DIR'}, got ${positional.length}\n\n${commandHelp(command)}`);
+  }
+  const size = command === 'import-smp' ? sizeFlag(options, 'size') : undefined;
+  const flags = { out: str(options, 'out', true, command), overwrite: take(options, 'overwrite') === true, log: out };
+  noLeftovers(command, options);
+  if (command === 'export-smp') {
+    await exportSmpCommand({ ...flags, model: source });
+  } else {
+    await importSmpCommand({ ...flags, source, size: typeof size === 'number' ? [size, size] : size });
+  }
   return 0;
 }
 

@@ -13,12 +13,15 @@ import { predictTiled } from '../inference/tiled.js';
 import { inputPreprocessor, modelPreprocessing } from '../encoders/preprocess.js';
 import { pathKind } from '../io/nodeFiles.js';
 import { prepareOutputFolder } from './outputs.js';
+import { loadCliModel } from './smp.js';
 import { describePreprocessing, TRAINING_RECORD, type TrainingRecord } from './train.js';
 
 const IMAGE_EXT = new Set(['.png', '.jpg', '.jpeg']);
+/** Tile size for an SMP checkpoint (any size; a multiple of 2^5 suits every encoder depth). */
+const SMP_TILE_SIZE: [number, number] = [256, 256];
 
 export interface PredictCommandOptions {
-  /** A model folder (with model.json) or the model.json file. */
+  /** A model folder (with model.json), the model.json file, or an SMP checkpoint folder (config.json + model.safetensors). */
   model: string;
   /** An image file or a folder of images. */
   input: string;
@@ -84,7 +87,6 @@ async function readRecord(modelDir: string): Promise<TrainingRecord | undefined>
  */
 export async function predictCommand(options: PredictCommandOptions): Promise<string[]> {
   const log = options.log ?? console.log;
-  const modelJson = options.model.endsWith('.json') ? options.model : join(options.model, 'model.json');
   const inputs = await listInputs(options.input);
   // Plan every output before reading the model or writing anything.
   const planned = inputs.map((file) => {
@@ -107,7 +109,7 @@ export async function predictCommand(options: PredictCommandOptions): Promise<st
   }
   const folder = await prepareOutputFolder(options.out, { command: 'predict', overwrite: options.overwrite, inputs: [options.input] });
   try {
-    return await predictInto(options, modelJson, planned, log);
+    return await predictInto(options, planned, log);
   } catch (e) {
     await folder.cleanup();
     throw e;
@@ -115,13 +117,13 @@ export async function predictCommand(options: PredictCommandOptions): Promise<st
 }
 
 async function predictInto(
-  options: PredictCommandOptions, modelJson: string, planned: { file: string; mask: string; overlay: string }[], log: (line: string) => void,
+  options: PredictCommandOptions, planned: { file: string; mask: string; overlay: string }[], log: (line: string) => void,
 ): Promise<string[]> {
-  const loaded = await tf.loadLayersModel(`file://${modelJson}`);
+  const { model: loaded, modelJson, smp } = await loadCliModel(options.model);
   // Optimised once here; predictTiled then gets optimize: false.
   const model = options.optimize === false ? loaded : optimizeForInference(loaded);
   if (model !== loaded) loaded.dispose();
-  const record = await readRecord(dirname(modelJson));
+  const record = modelJson === null ? undefined : await readRecord(dirname(modelJson));
   const normalize = options.normalize ?? record?.normalize ?? 'unit';
   const channels = model.inputs[0]!.shape[3];
   if (channels !== 1 && channels !== 3) throw new Error(`predict: models with ${channels} input channels are not supported (1 or 3)`);
@@ -136,7 +138,7 @@ async function predictInto(
   const final = finalOutputIndex(model);
   const scale = trainingScale(record);
   // Variable-size models tile at the size they were trained at.
-  const tileSize = options.tileSize ?? (mh == null || mw == null ? record?.size : undefined);
+  const tileSize = options.tileSize ?? (mh == null || mw == null ? record?.size ?? (smp ? SMP_TILE_SIZE : undefined) : undefined);
   const written: string[] = [];
   try {
     for (const { file, mask: maskFile, overlay: overlayFile } of planned) {

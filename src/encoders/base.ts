@@ -1,6 +1,6 @@
 /** What every ImageNet encoder shares: input / depth checks, the pyramid, ImageNet preprocessing. */
 import type * as tf from '@tensorflow/tfjs';
-import type { EncoderPreprocessing, FeaturePyramid } from './types.js';
+import type { EncoderPreprocessing, FeaturePyramid, SmpStateEntry } from './types.js';
 
 /** torchvision's ImageNet normalisation (every SMP ResNet / MobileNetV2 / VGG `imagenet` weight). */
 export const IMAGENET_PREPROCESSING: EncoderPreprocessing = {
@@ -40,4 +40,19 @@ export function toPyramid(features: tf.SymbolicTensor[]): FeaturePyramid {
     channels: features.map((f) => f.shape[3]!),
     strides: features.map((_, i) => 2 ** i),
   };
+}
+
+/** State-dict entries of `nn.Conv2d` (`weight` [out, in, k, k], `bias` [out] when it has one). */
+export function convEntries(prefix: string, outChannels: number, inChannels: number, kernelSize: number, bias = false): SmpStateEntry[] {
+  const out: SmpStateEntry[] = [{ key: `${prefix}.weight`, shape: [outChannels, inChannels, kernelSize, kernelSize] }];
+  if (bias) out.push({ key: `${prefix}.bias`, shape: [outChannels] });
+  return out;
+}
+
+/** State-dict entries of `nn.BatchNorm2d(channels)`, in PyTorch's order. */
+export function batchNormEntries(prefix: string, channels: number): SmpStateEntry[] {
+  return [
+    ...['weight', 'bias', 'running_mean', 'running_var'].map((p) => ({ key: `${prefix}.${p}`, shape: [channels] })),
+    { key: `${prefix}.num_batches_tracked`, shape: [] },
+  ];
 }

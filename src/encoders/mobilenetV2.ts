@@ -3,9 +3,11 @@
  * it (no classifier): features [x, features[1], features[3], features[6], features[13], features[18]].
  */
 import type * as tf from '@tensorflow/tfjs';
-import { checkEncoderInput, IMAGENET_PREPROCESSING, MAX_ENCODER_DEPTH, MIN_ENCODER_DEPTH, toPyramid } from './base.js';
+import {
+  batchNormEntries, checkEncoderInput, convEntries, IMAGENET_PREPROCESSING, MAX_ENCODER_DEPTH, MIN_ENCODER_DEPTH, toPyramid,
+} from './base.js';
 import { add, channelsOf, relu6, torchBatchNorm, torchConv2d, torchDepthwiseConv2d } from './torchLayers.js';
-import type { EncoderSpec, FeaturePyramid } from './types.js';
+import type { EncoderSpec, FeaturePyramid, SmpEncoderModule, SmpStateEntry } from './types.js';
 
 type T = tf.SymbolicTensor;
 
@@ -61,6 +63,38 @@ function buildMobileNetV2(input: T, depth: number): FeaturePyramid {
   return toPyramid(features);
 }
 
+/** Conv (no bias) → BN entries of a `Conv2dNormActivation` at `prefix` (`.0`, `.1`). */
+function convBnEntries(prefix: string, out: number, inChannels: number, kernelSize: number): SmpStateEntry[] {
+  return [...convEntries(`${prefix}.0`, out, inChannels, kernelSize), ...batchNormEntries(`${prefix}.1`, out)];
+}
+
+/**
+ * SMP's MobileNetV2 state dict: `features.0` … `features.18` (the classifier is deleted); module i
+ * is used from the depth of the first output index ≥ i.
+ */
+function mobilenetV2Modules(inChannels: number): SmpEncoderModule[] {
+  const depthOf = (i: number) => OUT_INDEXES.findIndex((o) => o >= i) + 1;
+  const modules: SmpEncoderModule[] = [{ prefix: 'encoder.features.0.', depth: 1, entries: convBnEntries('encoder.features.0', 32, inChannels, 3) }];
+  let index = 1;
+  let c = 32;
+  for (const [t, out, n] of SETTINGS) {
+    for (let r = 0; r < n; r++, index++) {
+      const p = `encoder.features.${index}.conv`;
+      const hidden = Math.round(c * t);
+      let j = 0;
+      const entries: SmpStateEntry[] = [];
+      if (t !== 1) entries.push(...convBnEntries(`${p}.${j++}`, hidden, c, 1));
+      // Depthwise: weight [hidden, 1, 3, 3].
+      entries.push({ key: `${p}.${j}.0.weight`, shape: [hidden, 1, 3, 3] }, ...batchNormEntries(`${p}.${j}.1`, hidden));
+      entries.push(...convEntries(`${p}.${j + 1}`, out, hidden, 1), ...batchNormEntries(`${p}.${j + 2}`, out));
+      modules.push({ prefix: `encoder.features.${index}.`, depth: depthOf(index), entries });
+      c = out;
+    }
+  }
+  modules.push({ prefix: `encoder.features.${index}.`, depth: depthOf(index), entries: convBnEntries(`encoder.features.${index}`, 1280, c, 1) });
+  return modules;
+}
+
 export const mobilenetV2: EncoderSpec = {
   name: 'mobilenet_v2',
   description: 'MobileNetV2 (torchvision, width 1.0), inverted residuals with ReLU6',
@@ -71,4 +105,6 @@ export const mobilenetV2: EncoderSpec = {
   build: (input, { depth }) => buildMobileNetV2(input, depth),
   preprocessing: IMAGENET_PREPROCESSING,
   weights: { imagenet: { repoId: 'smp-hub/mobilenet_v2.imagenet', revision: 'e67aa804e17f7b404b629127eabbd224c4e0690b' } },
+  smpModules: mobilenetV2Modules,
+  droppedPretrainedKeys: /^classifier\.1\.(weight|bias)$/,
 };

@@ -3,9 +3,11 @@
  * `fc`, no `avgpool`): features [x, relu(bn1(conv1 x)), layer1(maxpool …), layer2, layer3, layer4].
  */
 import type * as tf from '@tensorflow/tfjs';
-import { checkEncoderInput, IMAGENET_PREPROCESSING, MAX_ENCODER_DEPTH, MIN_ENCODER_DEPTH, toPyramid } from './base.js';
+import {
+  batchNormEntries, checkEncoderInput, convEntries, IMAGENET_PREPROCESSING, MAX_ENCODER_DEPTH, MIN_ENCODER_DEPTH, toPyramid,
+} from './base.js';
 import { add, channelsOf, relu, torchBatchNorm, torchConv2d, torchMaxPool2dAfterRelu } from './torchLayers.js';
-import type { EncoderSpec, FeaturePyramid } from './types.js';
+import type { EncoderSpec, FeaturePyramid, SmpEncoderModule, SmpStateEntry } from './types.js';
 
 type T = tf.SymbolicTensor;
 
@@ -68,6 +70,41 @@ function buildResNet(name: string, cfg: ResNetConfig, input: T, depth: number): 
   return toPyramid(features);
 }
 
+/**
+ * SMP's ResNet state dict: `conv1`, `bn1` (used from depth 1), `layer1` … `layer4` (used from
+ * depth 2 … 5); `fc` is deleted by SMP.
+ */
+function resnetModules(cfg: ResNetConfig, inChannels: number): SmpEncoderModule[] {
+  const modules: SmpEncoderModule[] = [
+    { prefix: 'encoder.conv1.', depth: 1, entries: convEntries('encoder.conv1', 64, inChannels, 7) },
+    { prefix: 'encoder.bn1.', depth: 1, entries: batchNormEntries('encoder.bn1', 64) },
+  ];
+  const e = EXPANSION[cfg.block];
+  let inplanes = 64;
+  for (let layer = 1; layer <= 4; layer++) {
+    const planes = 64 * 2 ** (layer - 1);
+    const entries: SmpStateEntry[] = [];
+    for (let b = 0; b < cfg.layers[layer - 1]!; b++) {
+      const p = `encoder.layer${layer}.${b}`;
+      if (cfg.block === 'basic') {
+        entries.push(...convEntries(`${p}.conv1`, planes, inplanes, 3), ...batchNormEntries(`${p}.bn1`, planes));
+        entries.push(...convEntries(`${p}.conv2`, planes, planes, 3), ...batchNormEntries(`${p}.bn2`, planes));
+      } else {
+        entries.push(...convEntries(`${p}.conv1`, planes, inplanes, 1), ...batchNormEntries(`${p}.bn1`, planes));
+        entries.push(...convEntries(`${p}.conv2`, planes, planes, 3), ...batchNormEntries(`${p}.bn2`, planes));
+        entries.push(...convEntries(`${p}.conv3`, planes * 4, planes, 1), ...batchNormEntries(`${p}.bn3`, planes * 4));
+      }
+      const stride = b === 0 && layer > 1 ? 2 : 1;
+      if (b === 0 && (stride !== 1 || inplanes !== planes * e)) {
+        entries.push(...convEntries(`${p}.downsample.0`, planes * e, inplanes, 1), ...batchNormEntries(`${p}.downsample.1`, planes * e));
+      }
+      inplanes = planes * e;
+    }
+    modules.push({ prefix: `encoder.layer${layer}.`, depth: layer + 1, entries });
+  }
+  return modules;
+}
+
 function resnetSpec(
   name: string,
   cfg: ResNetConfig,
@@ -85,6 +122,8 @@ function resnetSpec(
     build: (input, { depth }) => buildResNet(name, cfg, input, depth),
     preprocessing: IMAGENET_PREPROCESSING,
     weights: { imagenet: weights },
+    smpModules: (inChannels) => resnetModules(cfg, inChannels),
+    droppedPretrainedKeys: /^fc\.(weight|bias)$/,
   };
 }
 

@@ -30,6 +30,25 @@ export interface PretrainedWeights {
   revision: string;
 }
 
+/** One tensor of a PyTorch state dict: its key and PyTorch shape. */
+export interface SmpStateEntry {
+  key: string;
+  shape: number[];
+}
+
+/**
+ * A top-level module of segmentation_models.pytorch's encoder (`encoder.layer3.`,
+ * `encoder.features.7.`), every state-dict entry it holds (`num_batches_tracked` included), and
+ * the smallest `encoder_depth` at which SMP's forward pass uses it. SMP keeps every module at any
+ * depth, so at depth d the modules with `depth > d` are weights it saves but never uses.
+ */
+export interface SmpEncoderModule {
+  /** Key prefix, ending with a dot. */
+  prefix: string;
+  depth: number;
+  entries: SmpStateEntry[];
+}
+
 /** Options every encoder's builder takes. */
 export interface EncoderBuildOptions {
   /** Number of stride-2 stages, i.e. features f1 … f_depth. */
@@ -61,4 +80,15 @@ export interface EncoderSpec {
   preprocessing: EncoderPreprocessing;
   /** Pretrained weights by tag (`imagenet`). */
   weights: Record<string, PretrainedWeights>;
+  /**
+   * SMP's encoder state dict for `inChannels` input channels, module by module in state-dict
+   * order: what SMP saves at any depth (the keys of a model built here at depth d are those of the
+   * modules with `depth <= d`, without `num_batches_tracked`).
+   */
+  smpModules(inChannels: number): SmpEncoderModule[];
+  /**
+   * Keys of the pretrained weight file (without the `encoder.` prefix) that SMP's encoder drops
+   * before loading: the ImageNet classifier (`fc.*`, `classifier.*`).
+   */
+  droppedPretrainedKeys: RegExp;
 }

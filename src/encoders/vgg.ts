@@ -4,9 +4,11 @@
  * real feature maps, f0 at full resolution with 64 channels) and after the last one (f5).
  */
 import * as tf from '@tensorflow/tfjs';
-import { checkEncoderInput, IMAGENET_PREPROCESSING, MAX_ENCODER_DEPTH, MIN_ENCODER_DEPTH, toPyramid } from './base.js';
+import {
+  batchNormEntries, checkEncoderInput, convEntries, IMAGENET_PREPROCESSING, MAX_ENCODER_DEPTH, MIN_ENCODER_DEPTH, toPyramid,
+} from './base.js';
 import { relu, torchBatchNorm, torchConv2d } from './torchLayers.js';
-import type { EncoderSpec, FeaturePyramid } from './types.js';
+import type { EncoderSpec, FeaturePyramid, SmpEncoderModule } from './types.js';
 
 type T = tf.SymbolicTensor;
 
@@ -46,6 +48,30 @@ function buildVgg(name: string, batchNorm: boolean, input: T, depth: number): Fe
   return toPyramid(features);
 }
 
+/**
+ * SMP's VGG state dict: each conv (`features.i`, with bias) and BatchNorm (`features.i+1`) is a
+ * module; block b (b = 0 … 4, the convs after b pools) is used from depth max(1, b): f_d is taken
+ * before pool d + 1, so depth d runs blocks 0 … d.
+ */
+function vggModules(batchNorm: boolean, inChannels: number): SmpEncoderModule[] {
+  const at = moduleIndexes(batchNorm);
+  const modules: SmpEncoderModule[] = [];
+  let c = inChannels;
+  let block = 0;
+  VGG16.forEach((v, k) => {
+    if (v === 'M') {
+      block++;
+      return;
+    }
+    const i = at[k]!;
+    const depth = Math.max(1, block);
+    modules.push({ prefix: `encoder.features.${i}.`, depth, entries: convEntries(`encoder.features.${i}`, v, c, 3, true) });
+    if (batchNorm) modules.push({ prefix: `encoder.features.${i + 1}.`, depth, entries: batchNormEntries(`encoder.features.${i + 1}`, v) });
+    c = v;
+  });
+  return modules;
+}
+
 function vggSpec(name: string, batchNorm: boolean, revision: string): EncoderSpec {
   return {
     name,
@@ -57,6 +83,9 @@ function vggSpec(name: string, batchNorm: boolean, revision: string): EncoderSpe
     build: (input, { depth }) => buildVgg(name, batchNorm, input, depth),
     preprocessing: IMAGENET_PREPROCESSING,
     weights: { imagenet: { repoId: `smp-hub/${name}.imagenet`, revision } },
+    smpModules: (inChannels) => vggModules(batchNorm, inChannels),
+    // SMP's VGG encoder drops every `classifier*` key.
+    droppedPretrainedKeys: /^classifier/,
   };
 }
 

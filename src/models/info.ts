@@ -48,6 +48,11 @@ export interface ModelInfo {
    * apply it (see `modelPreprocessing`).
    */
   preprocessing?: EncoderPreprocessing;
+  /**
+   * The segmentation_models.pytorch `config.json` the model was imported from (`loadSmpModel`);
+   * `saveSmpModel` writes its `encoder_weights` and its spellings back.
+   */
+  smpConfig?: Record<string, unknown>;
 }
 
 /** Stores `info` in the model's user-defined metadata (kept next to any other entries). */
@@ -123,6 +128,9 @@ function checkModelInfo(info: unknown, modelName: string): asserts info is Model
   if (i.prunedLevel !== undefined && !Number.isInteger(i.prunedLevel)) throw bad('prunedLevel must be an integer');
   if (i.preprocessing !== undefined && !isPreprocessing(i.preprocessing)) {
     throw bad('preprocessing must be { inputSpace, inputRange: [lo, hi], mean: [r, g, b], std: [r, g, b] } with std > 0');
+  }
+  if (i.smpConfig !== undefined && (i.smpConfig === null || typeof i.smpConfig !== 'object' || Array.isArray(i.smpConfig))) {
+    throw bad('smpConfig must be an object (a segmentation_models.pytorch config.json)');
   }
 }
 
