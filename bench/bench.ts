@@ -8,8 +8,14 @@
  * counts right after each model (with OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE unset for it only), and
  * the ratios are printed. The header gives the date, CPU model, cores and load average.
  *
- * Options: --models unet,unet-padded,unet++,unet3+  --backends wasm,cpu  --size 128  --batch 4
- *          --filters 16,32,64,128,256  --steps 5 (timed train steps, after 2 warm-up steps)
+ * Models are named `decoder[/encoder][@size]` (bench/models.ts): `unet-padded` is the plain model
+ * (1 channel, --filters, BatchNorm) at --size; `unet/resnet34@256` is the decoder on an ImageNet
+ * encoder with segmentation_models.pytorch's defaults (3 channels) at 256×256; the PyTorch side
+ * builds it with scripts/smpref (a module-for-module reproduction of SMP's Unet / UnetPlusPlus).
+ *
+ * Options: --models unet,unet-padded,unet++,unet3+,unet/resnet34@128,unet/resnet34@256 (the standard set)
+ *          --backends wasm,cpu  --size 128 (models without @size)  --batch 4
+ *          --filters 16,32,64,128,256 (plain models)  --steps 5 (timed train steps, after 2 warm-up steps)
  *          --forward-reps 5  --cpu-train (also time train steps on the slow cpu backend)
  *          --threads 1,N (thread counts for wasm and PyTorch; default 1 and all cores)
  *          --no-torch  --json (one JSON document on stdout instead of tables)
@@ -20,12 +26,14 @@ import { availableParallelism, cpus, loadavg, totalmem } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
-import { createModel, initBackend, listModels, unetValidInputSize, wasmBackendInfo, type BackendChoice } from '../src/index.js';
+import { initBackend, wasmBackendInfo, type BackendChoice } from '../src/index.js';
 import { defaultWasmThreads } from '../src/backend/wasmThreads.js';
 import { convFlopsPerImage } from './flops.js';
+import { buildBenchModel, parseBenchModel, type BenchModel } from './models.js';
+import type { BenchReport, RunResult, TorchResult, TorchRun } from './report.js';
 
 const STANDARD = {
-  models: ['unet', 'unet-padded', 'unet++', 'unet3+'],
+  models: ['unet', 'unet-padded', 'unet++', 'unet3+', 'unet/resnet34@128', 'unet/resnet34@256'],
   backends: ['wasm', 'cpu'],
   size: 128,
   batch: 4,
@@ -35,37 +43,6 @@ const STANDARD = {
 const TORCH_PYTHON = process.env.BENCH_TORCH_PYTHON ?? '/usr/bin/python3';
 const RESULT_TAG = 'BENCH_RESULT ';
 
-interface RunResult {
-  model: string;
-  backend: string;
-  /** wasm: XNNPACK threads that ran; other backends: null. */
-  threads: number | null;
-  error?: string;
-  inputSize?: number;
-  params?: number;
-  trainableParams?: number;
-  gflopPerImage?: number;
-  forwardMs?: number;
-  trainStepMs?: number | null;
-  imagesPerSec?: number | null;
-  forwardGflops?: number;
-  trainGflops?: number | null;
-  peakRssMiB?: number;
-  /** wasm: size of the wasm memory at the end (it only grows: the run's high-water mark). */
-  peakWasmMiB?: number | null;
-  tensors?: { before: number; afterStep2: number | null; afterLastStep: number | null; afterDispose: number };
-  leak?: boolean;
-}
-
-interface TorchResult {
-  params: number;
-  forwardMs: number;
-  trainStepMs: number;
-  size: number;
-  threads: number;
-  torch: string;
-}
-type TorchRun = TorchResult | { threads: number; error: string };
 /** Set by some machines' environments; they slow OpenBLAS, so the PyTorch reference runs without them. */
 const TORCH_ENV_UNSET = ['OPENBLAS_CORETYPE', 'OPENBLAS_L2_SIZE'];
 
@@ -75,29 +52,23 @@ function median(xs: number[]): number {
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
 
-function inputSizeFor(model: string, size: number, depth: number): number {
-  return model === 'unet' ? unetValidInputSize(size, depth) : size;
-}
-
 /** One (model, backend) measurement, in this process. */
 async function measure(
-  model: string,
+  spec: BenchModel,
   backend: string,
-  o: { size: number; batch: number; filters: number[]; steps: number; forwardReps: number; train: boolean; threads: number },
+  o: { batch: number; filters: number[]; steps: number; forwardReps: number; train: boolean; threads: number },
 ): Promise<RunResult> {
   await initBackend(backend as BackendChoice, backend === 'wasm' ? { threads: o.threads } : {});
   const threads = backend === 'wasm' ? wasmBackendInfo()!.threads : null;
-  if (!listModels().includes(model)) {
-    return { model, backend, threads, error: `model '${model}' is not registered in this build (known: ${listModels().join(', ')})` };
-  }
-  const size = inputSizeFor(model, o.size, o.filters.length - 1);
+  const model = spec.id;
+  const { inputSize: size, channels } = spec;
   const before = tf.memory().numTensors;
-  const net = createModel(model, { inputShape: [size, size, 1], filters: o.filters, numClasses: 1, batchNorm: true });
+  const net = buildBenchModel(spec, o.filters);
   const params = net.countParams();
   const trainableParams = net.trainableWeights.reduce((n, w) => n + (w.shape as number[]).reduce((a, b) => a * b, 1), 0);
   const gflop = convFlopsPerImage(net) / 1e9;
 
-  const x1 = tf.randomUniform([1, size, size, 1]);
+  const x1 = tf.randomUniform([1, size, size, channels]);
   const forwardOnce = () => {
     const out = net.predict(x1);
     const outs = Array.isArray(out) ? out : [out];
@@ -117,7 +88,7 @@ async function measure(
   let afterStep2: number | null = null;
   let afterLastStep: number | null = null;
   const optimizer = tf.train.adam(1e-3);
-  const x = tf.randomUniform([o.batch, size, size, 1]);
+  const x = tf.randomUniform([o.batch, size, size, channels]);
   const ys = net.outputs.map((t) =>
     tf.tidy(() => tf.cast(tf.greater(tf.randomUniform([o.batch, ...(t.shape.slice(1) as number[])]), 0.5), 'float32')),
   );
@@ -146,6 +117,7 @@ async function measure(
     backend,
     threads,
     inputSize: size,
+    channels,
     params,
     trainableParams,
     gflopPerImage: gflop,
@@ -167,13 +139,13 @@ function torchAvailable(): boolean {
   return spawnSync(TORCH_PYTHON, ['-c', 'import torch'], { stdio: 'ignore' }).status === 0;
 }
 
-function runTorch(model: string, o: { size: number; batch: number; filters: number[]; steps: number; forwardReps: number; threads: number }): TorchRun {
+function runTorch(spec: BenchModel, o: { batch: number; filters: number[]; steps: number; forwardReps: number; threads: number }): TorchRun {
   const script = fileURLToPath(new URL('./pytorch_reference.py', import.meta.url));
-  const size = inputSizeFor(model, o.size, o.filters.length - 1);
+  const model = spec.encoder === null ? spec.decoder : `${spec.decoder}/${spec.encoder}`;
   const env = { ...process.env };
   for (const v of TORCH_ENV_UNSET) delete env[v];
   const r = spawnSync(TORCH_PYTHON, [
-    script, '--models', model, '--size', String(size), '--batch', String(o.batch), '--filters', o.filters.join(','),
+    script, '--models', model, '--size', String(spec.inputSize), '--batch', String(o.batch), '--filters', o.filters.join(','),
     '--steps', String(o.steps), '--forward-reps', String(o.forwardReps), '--threads', String(o.threads),
   ], { encoding: 'utf8', maxBuffer: 1 << 24, env });
   if (r.status !== 0) return { threads: o.threads, error: (r.stderr || 'pytorch_reference.py failed').trim().split('\n').slice(-1)[0]! };
@@ -199,7 +171,7 @@ const fmt = (v: number | null | undefined, digits = 0) => (v === null || v === u
 
 function printTable(model: string, runs: RunResult[], torch: TorchRun[], batch: number): void {
   const first = runs.find((r) => r.error === undefined);
-  console.log(`\n## ${model}` + (first ? ` (input ${first.inputSize}×${first.inputSize}×1, ${fmt(first.gflopPerImage, 2)} GFLOP/image, ${first.params} params, ${first.trainableParams} trainable)` : ''));
+  console.log(`\n## ${model}` + (first ? ` (input ${first.inputSize}×${first.inputSize}×${first.channels}, ${fmt(first.gflopPerImage, 2)} GFLOP/image, ${first.params} params, ${first.trainableParams} trainable)` : ''));
   const head = ['backend', 'threads', 'forward ms', 'train step ms', 'img/s', 'fwd GFLOP/s', 'train GFLOP/s', 'peak wasm MiB', 'peak RSS MiB',
     'tensors before/step2/last/after', 'fwd ×torch', 'train ×torch', 'train speed-up vs 1 thread'];
   const rows: string[][] = [];
@@ -262,7 +234,6 @@ async function main(): Promise<void> {
     if (!Number.isInteger(n) || n < 1) throw new Error(`bench: --${what} must be a positive integer, got '${v}'`);
     return n;
   };
-  const models = values.models?.split(',') ?? STANDARD.models;
   const backends = values.backends?.split(',') ?? STANDARD.backends;
   const size = int(values.size, STANDARD.size, 'size');
   const batch = int(values.batch, STANDARD.batch, 'batch');
@@ -271,15 +242,16 @@ async function main(): Promise<void> {
   const forwardReps = int(values['forward-reps'], 5, 'forward-reps');
   const allCores = defaultWasmThreads();
   const threadCounts = values.threads?.split(',').map((t) => int(t, 0, 'threads')) ?? [...new Set([1, allCores])];
+  const models = (values.models?.split(',') ?? STANDARD.models).map((m) => parseBenchModel(m, size, filters.length - 1));
 
   if (values.worker) {
     const backend = backends[0]!;
     const slowCpu = backend === 'cpu';
     const r = await measure(models[0]!, backend, {
-      size, batch, filters, steps: slowCpu ? Math.min(steps, 2) : steps,
+      batch, filters, steps: slowCpu ? Math.min(steps, 2) : steps,
       forwardReps: slowCpu ? Math.min(forwardReps, 2) : forwardReps, train: !slowCpu || values['cpu-train'],
       threads: threadCounts[0]!,
-    }).catch((e: Error) => ({ model: models[0]!, backend, threads: null, error: e.message.split('\n')[0] }) as RunResult);
+    }).catch((e: Error) => ({ model: models[0]!.id, backend, threads: null, error: e.message.split('\n')[0] }) as RunResult);
     console.log(RESULT_TAG + JSON.stringify(r));
     return;
   }
@@ -293,13 +265,18 @@ async function main(): Promise<void> {
     loadAverage1m: loadavg()[0],
     memoryGiB: totalmem() / 2 ** 30,
   };
-  const config = { size, batch, filters, steps, forwardReps, threads: threadCounts, optimizer: 'adam(1e-3)', loss: 'binaryCrossentropy', batchNorm: true, numClasses: 1 };
+  const config: BenchReport['config'] = {
+    models: models.map((m) => m.id), size, batch, filters, steps, forwardReps, threads: threadCounts,
+    optimizer: 'adam(1e-3)', loss: 'binaryCrossentropy', batchNorm: true, numClasses: 1,
+    encoderModels: 'SMP defaults: 3 input channels, decoder channels 256,128,64,32,16, encoder depth 5, sigmoid head',
+  };
   const date = new Date().toISOString();
   if (!values.json) {
     console.log(`# segmentation-models-tfjs benchmark, ${date}`);
     console.log(`machine: ${machine.cpu}, ${machine.logicalCores} logical cores (${machine.availableParallelism} available), ` +
       `${machine.memoryGiB.toFixed(0)} GiB, load average ${machine.loadAverage1m.toFixed(2)} at start; node ${process.version}`);
-    console.log(`config: filters [${filters}], BN, input ${size}×${size}×1 (classic unet: nearest valid size), 1 class, batch ${batch}, Adam, BCE; ` +
+    console.log(`config: plain models: filters [${filters}], BN, input ${size}×${size}×1 unless @size (classic unet: nearest valid size); ` +
+      `encoder models: ${config.encoderModels}; 1 class, batch ${batch}, Adam, BCE; ` +
       `median of ${forwardReps} forward passes (1 image) and ${steps} train steps after warm-up; wasm threads ${threadCounts.join(' and ')}`);
     console.log(
       withTorch
@@ -310,22 +287,23 @@ async function main(): Promise<void> {
     );
     if (backends.includes('cpu') && !values['cpu-train']) console.log('cpu backend: forward only (a train step takes minutes; --cpu-train to time it)');
   }
-  const all: { model: string; runs: RunResult[]; torch: TorchRun[] }[] = [];
-  for (const model of models) {
+  const all: BenchReport['results'] = [];
+  for (const spec of models) {
     const runs = backends.flatMap((b) =>
-      b === 'wasm' ? threadCounts.map((t) => runWorker(model, b, [...passOn, '--threads', String(t)])) : [runWorker(model, b, passOn)],
+      b === 'wasm' ? threadCounts.map((t) => runWorker(spec.id, b, [...passOn, '--threads', String(t)])) : [runWorker(spec.id, b, passOn)],
     );
-    const torch = withTorch ? threadCounts.map((threads) => runTorch(model, { size, batch, filters, steps, forwardReps, threads })) : [];
-    all.push({ model, runs, torch });
-    if (!values.json) printTable(model, runs, torch, batch);
+    const torch = withTorch ? threadCounts.map((threads) => runTorch(spec, { batch, filters, steps, forwardReps, threads })) : [];
+    all.push({ ...spec, model: spec.id, runs, torch });
+    if (!values.json) printTable(spec.id, runs, torch, batch);
   }
   if (values.json) {
     const torchVersion = all.flatMap((m) => m.torch).find((t): t is TorchResult => 'torch' in t)?.torch ?? null;
-    console.log(JSON.stringify({
+    const report: BenchReport = {
       date, machine, node: process.version, config,
       torch: withTorch ? { available: true, version: torchVersion, python: TORCH_PYTHON, envUnset: TORCH_ENV_UNSET } : { available: false },
       results: all,
-    }, null, 2));
+    };
+    console.log(JSON.stringify(report, null, 2));
   }
 }
 

@@ -13,15 +13,18 @@
  * kernels are XNNPACK is listed in XNNPACK_KERNELS (from tfjs-backend-wasm 4.22's C++ sources) and
  * can be checked with `--threads 1` vs `--threads 2`: only those get faster.
  *
- * Options: --model unet-padded  --size 128  --batch 4  --filters 16,32,64,128,256  --steps 3
+ * Options: --model unet-padded (or decoder/encoder[@size], as in `npm run bench`)  --size 128  --batch 4
+ *          --filters 16,32,64,128,256 (plain models)  --steps 3
  *          --threads N (wasm threads; default 1)  --top 25 (rows)  --json
  *          --clock cpu (time kernels by the process's CPU time instead of wall time: steady on a busy
  *          machine, but only meaningful with --threads 1, where one thread does all the work)
  */
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
-import { createModel, initBackend, unetValidInputSize, wasmBackendInfo } from '../src/index.js';
+import { initBackend, wasmBackendInfo } from '../src/index.js';
 import { wrapOriginals } from '../src/backend/kernels/wasmUtil.js';
+import { buildBenchModel, parseBenchModel } from './models.js';
+import type { ProfileReport } from './report.js';
 
 /** Stock wasm kernels that run an XNNPACK operator on the thread pool (tfjs-backend-wasm 4.22). */
 export const XNNPACK_KERNELS = new Set([
@@ -99,14 +102,15 @@ async function main(): Promise<void> {
   const filters = values.filters!.split(',').map(Number);
   const batch = Number(values.batch);
   const steps = Number(values.steps);
-  const model = values.model!;
+  const spec = parseBenchModel(values.model!, Number(values.size), filters.length - 1);
+  const model = spec.id;
   await initBackend('wasm', { threads: Number(values.threads) });
   instrument();
-  const size = model === 'unet' ? unetValidInputSize(Number(values.size), filters.length - 1) : Number(values.size);
-  const net = createModel(model, { inputShape: [size, size, 1], filters, numClasses: 1, batchNorm: true });
+  const size = spec.inputSize;
+  const net = buildBenchModel(spec, filters);
   const optimizer = tf.train.adam(1e-3);
   net.compile({ optimizer, loss: net.outputs.map(() => 'binaryCrossentropy') });
-  const x = tf.randomUniform([batch, size, size, 1]);
+  const x = tf.randomUniform([batch, size, size, spec.channels]);
   const ys = net.outputs.map((t) =>
     tf.tidy(() => tf.cast(tf.greater(tf.randomUniform([batch, ...(t.shape.slice(1) as number[])]), 0.5), 'float32')),
   );
@@ -127,13 +131,13 @@ async function main(): Promise<void> {
   const top = rows.filter((r) => !r.name.endsWith('(inside ours)'));
   const inKernels = top.reduce((a, r) => a + r.totalMs, 0);
   const parallel = rows.reduce((a, r) => a + r.parallelMs, 0);
-  const summary = {
+  const summary: ProfileReport['summary'] = {
     model, size, batch, filters, threads: info.threads, steps, stepMs: step,
     kernelMs: inKernels, tfjsJsMs: step - inKernels, parallelMs: parallel, serialMs: step - parallel,
     serialShare: (step - parallel) / step, peakWasmMiB: info.memoryBytes / 2 ** 20,
   };
   if (values.json) {
-    console.log(JSON.stringify({ summary, kernels: rows }, null, 2));
+    console.log(JSON.stringify({ summary, kernels: rows } satisfies ProfileReport, null, 2));
     return;
   }
   const f = (v: number) => v.toFixed(1);

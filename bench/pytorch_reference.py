@@ -3,10 +3,15 @@
 
 Builds the same networks as segmentation-models-tfjs (conv3x3 -> BN -> ReLU blocks, 2x2 max-pool,
 2x2/stride-2 transposed-conv upsampling, 1x1 sigmoid head; UNet 3+ with full-scale skips and
-bilinear resizing) in PyTorch, on ONE thread, and times a forward pass (1 image, eval mode, no grad)
-and a train step (batch B, Adam 1e-3, binary cross-entropy).
+bilinear resizing) in PyTorch, on --threads threads, and times a forward pass (1 image, eval mode,
+no grad) and a train step (batch B, Adam 1e-3, binary cross-entropy).
 
-Usage: /usr/bin/python3 bench/pytorch_reference.py --models unet-padded,unet --size 128 --batch 4 \
+`decoder/encoder` models (`unet/resnet34`, `unet++/resnet34`) are segmentation_models.pytorch's
+Unet / UnetPlusPlus with SMP's defaults (3 input channels, decoder channels 256..16, depth 5) and
+a sigmoid head, built by scripts/smpref (a module-for-module reproduction of SMP; SMP itself is not
+needed).
+
+Usage: /usr/bin/python3 bench/pytorch_reference.py --models unet-padded,unet/resnet34 --size 128 --batch 4 \
        --filters 16,32,64,128,256 [--forward-reps 5] [--steps 5] [--threads 1]
 Prints one JSON object: {"torch": version, "threads": n, "results": {model: {...}}}.
 """
@@ -149,7 +154,26 @@ class UNet3Plus(nn.Module):
         return torch.sigmoid(self.head(dec[1]))
 
 
+# SMP's classes for our decoder names (the classic and padded UNet are the same model on an encoder).
+SMP_DECODERS = {'unet': 'Unet', 'unet-padded': 'Unet', 'unet++': 'UnetPlusPlus'}
+
+
+def build_smp(decoder, encoder):
+    """SMP's model for `decoder/encoder` from scripts/smpref (imported by path), sigmoid head."""
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'scripts'))
+    from smpref.models import MODEL_CLASSES  # noqa: E402
+    if decoder not in SMP_DECODERS:
+        raise SystemExit(f'pytorch_reference: no SMP model for decoder {decoder!r} (known: {", ".join(SMP_DECODERS)})')
+    return MODEL_CLASSES[SMP_DECODERS[decoder]](encoder_name=encoder, in_channels=3, classes=1, activation='sigmoid')
+
+
+def in_channels(name):
+    return 3 if '/' in name else 1
+
+
 def build(name, filters):
+    if '/' in name:
+        return build_smp(*name.split('/', 1))
     if name == 'unet-padded':
         return UNet(filters, padded=True)
     if name == 'unet':
@@ -174,14 +198,14 @@ def run(name, size, batch, filters, forward_reps, steps):
     torch.manual_seed(0)
     model = build(name, filters)
     params = sum(p.numel() for p in model.parameters())
-    x1 = torch.rand(1, 1, size, size)
+    x1 = torch.rand(1, in_channels(name), size, size)
     model.eval()
     with torch.no_grad():
         model(x1)  # warm-up
         fwd = median_ms(lambda: model(x1), forward_reps)
     model.train()
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-    x = torch.rand(batch, 1, size, size)
+    x = torch.rand(batch, in_channels(name), size, size)
     with torch.no_grad():
         y = (torch.rand_like(model(x)) > 0.5).float()
     loss_fn = nn.BCELoss()

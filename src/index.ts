@@ -125,7 +125,7 @@ export type { LabelArray, UNetWeightMapOptions, WeightMapBatchOptions } from './
 
 // --- Data, augmentation, synthetic data, tiled inference ---
 export { createRng, type Rng } from './data/rng.js';
-export type { SegmentationSample } from './data/sample.js';
+export type { PixelArray, SegmentationSample } from './data/sample.js';
 export {
   reflectIndex, resizeBilinear, resizeNearest, crop, flipHorizontal, flipVertical, rotate90,
 } from './data/pixels.js';
@@ -147,7 +147,7 @@ export { optimizeForInference, type OptimizeForInferenceOptions } from './infere
 export { train, type TrainOptions, type TrainResult, type EpochLogs } from './training/train.js';
 export {
   estimateTrainingMemory, largestBatchThatFits, defaultMemoryLimit, WASM_HEAP_LIMIT, LAYER_MEMORY_FACTORS,
-  DEFAULT_LAYER_MEMORY_FACTOR, LOSS_MEMORY_FACTOR, KERNEL_WORKSPACE_BYTES,
+  DEFAULT_LAYER_MEMORY_FACTOR, LOSS_MEMORY_FACTOR, KERNEL_WORKSPACE_BYTES, WASM_LAYER_MEMORY_FACTOR,
   type TrainingMemoryOptions, type TrainingMemoryEstimate,
 } from './training/memory.js';
 export { evaluateSegmentation, ScoreAccumulator, type SegmentationScores, type EvaluateOptions } from './training/evaluate.js';

@@ -14,6 +14,7 @@ export interface ModelSpec {
   aliases: string[];
   /** One line for `listModels`/CLI help. */
   description: string;
+  /** Builds the model from its options (unknown keys and bad values throw). */
   build: (options: object) => tf.LayersModel;
 }
 
@@ -25,16 +26,20 @@ function key(name: string): string {
   return name.toLowerCase().replace(/plus/g, '+').replace(/[\s_\-.]/g, '');
 }
 
-/** Adds an architecture to the registry (used by the library's own models; open to extensions). */
+/**
+ * Adds an architecture to the registry (used by the library's own models; open to extensions).
+ * A name or alias another model already has is an error, and then nothing is registered.
+ */
 export function registerModel(spec: ModelSpec): void {
-  for (const alias of [spec.name, ...spec.aliases]) {
-    const k = key(alias);
-    const owner = lookup.get(k);
+  const names = [spec.name, ...spec.aliases];
+  // Every name is checked before any is taken: a refused spec leaves the registry as it was.
+  for (const alias of names) {
+    const owner = lookup.get(key(alias));
     if (owner !== undefined && owner !== spec.name) {
       throw new Error(`registerModel: name '${alias}' of '${spec.name}' is already taken by '${owner}'`);
     }
-    lookup.set(k, spec.name);
   }
+  for (const alias of names) lookup.set(key(alias), spec.name);
   specs.set(spec.name, spec);
 }
 

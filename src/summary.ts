@@ -18,6 +18,7 @@ export function paramCounts(model: tf.LayersModel): ParamCounts {
   return { total: trainable + nonTrainable, trainable, nonTrainable };
 }
 
+/** One layer of a {@link ModelSummary}: name, class, output shape and parameter count. */
 export interface SummaryRow {
   name: string;
   type: string;

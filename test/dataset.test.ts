@@ -130,6 +130,8 @@ describe('SegmentationDataset.batches', () => {
     expect(again).toEqual(seen);
     expect(ds.numBatches(2)).toBe(3);
     expect(ds.numBatches(2, 'train', true)).toBe(2);
+    expect(() => ds.numBatches(0)).toThrow('numBatches: batchSize must be an integer >= 1, got 0.');
+    expect(() => ds.numBatches(1.5)).toThrow('numBatches: batchSize must be an integer >= 1, got 1.5.');
     expect([...ds.batches(2, { dropRemainder: true })].map((b) => { tf.dispose([b.xs, b.ys]); return b.xs.shape[0]; })).toEqual([2, 2]);
   });
 

@@ -16,6 +16,7 @@ import {
   pruneUNetPlusPlus,
   stateDictMapping,
 } from '../src/node.js';
+import { encoderUNet3PlusDecoderCounts } from './countFormulas.js';
 import { countsFile } from './smpFixtures.js';
 import { deterministicInput, loadFormulaWeights } from './smpWeights.js';
 import { expectSamePredictions, fileRoundTrip } from './helpers.js';
@@ -34,37 +35,6 @@ function input(shape: number[], name = 'x'): tf.Tensor4D {
 // ---------------------------------------------------------------------------------------------
 // Parameter counts
 // ---------------------------------------------------------------------------------------------
-
-interface Counts {
-  trainable: number;
-  nonTrainable: number;
-}
-
-/**
- * UNet 3+ on an encoder pyramid with channels c_0 … c_D, derived from the decoder's definition
- * (docs/encoders.md), independently of the builder: every unit is conv 3×3 (with bias) → BN (2
- * trainable + 2 statistics per channel). Stage d = D−1 … 1 has D units to catChannels (input c_s
- * for s ≤ d, the stage s's D·cat for d < s < D, c_D for s = D) and a fuse unit D·cat → D·cat; heads
- * are conv 3×3 to the classes on stage 1 (and every stage and f_D with deep supervision); the CGM is
- * a 1×1 conv f_D → 2.
- */
-function unet3PlusCounts(c: readonly number[], cat: number, classes: number, o: { deepSupervision?: boolean; cgm?: boolean } = {}): Counts {
-  const D = c.length - 1;
-  const counts = { trainable: 0, nonTrainable: 0 };
-  const unit = (cin: number, cout: number) => {
-    counts.trainable += 9 * cin * cout + cout + 2 * cout;
-    counts.nonTrainable += 2 * cout;
-  };
-  const stage = (s: number) => (s === D ? c[D]! : D * cat);
-  for (let d = D - 1; d >= 1; d--) {
-    for (let s = 1; s <= D; s++) unit(s <= d ? c[s]! : stage(s), cat);
-    unit(D * cat, D * cat);
-  }
-  const heads = o.deepSupervision || o.cgm ? D : 1;
-  for (let k = 1; k <= heads; k++) counts.trainable += 9 * stage(k) * classes + classes;
-  if (o.cgm) counts.trainable += c[D]! * 2 + 2;
-  return counts;
-}
 
 /** Counts of every encoder × decoder at depth 5, 1 class, 3 input channels (logged for the docs). */
 const table: Record<string, Record<string, string>> = {};
@@ -113,7 +83,7 @@ describe('parameter counts at depth 5 (1 class, 3 input channels)', () => {
       model.dispose();
     }
     const model = createModel('unet3+', { encoder, inputShape: [64, 64, 3] });
-    const decoder = unet3PlusCounts(getEncoderSpec(encoder).outChannels, 64, 1);
+    const decoder = encoderUNet3PlusDecoderCounts(getEncoderSpec(encoder).outChannels, 64, 1);
     const counts = paramCounts(model);
     expect(counts).toEqual({
       trainable: enc.used_params + decoder.trainable,
@@ -127,7 +97,7 @@ describe('parameter counts at depth 5 (1 class, 3 input channels)', () => {
   it('UNet 3+ with deep supervision and the CGM, depth 3, 1 input channel: the formula', () => {
     const model = createModel('unet3+', { encoder: 'resnet18', encoderDepth: 3, inputShape: [32, 32, 1], numClasses: 2, cgm: true, catChannels: 8 });
     const enc = countsFile().encoders.find((r) => r.encoder === 'resnet18' && r.encoder_depth === 3 && r.in_channels === 1)!;
-    const decoder = unet3PlusCounts([1, 64, 64, 128], 8, 2, { cgm: true });
+    const decoder = encoderUNet3PlusDecoderCounts([1, 64, 64, 128], 8, 2, { cgm: true });
     expect(paramCounts(model).trainable).toBe(enc.used_params + decoder.trainable);
     expect(paramCounts(model).nonTrainable).toBe(enc.used_bn_buffers + decoder.nonTrainable);
     model.dispose();
@@ -244,14 +214,14 @@ describe('options', () => {
     expect(() => createModel('unet', { ...tiny, encoderDepth: 6 })).toThrow(/encoderDepth must be an integer from 3 to 5 .* got 6/);
     expect(() => createModel('unet', { ...tiny, encoderDepth: 2 })).toThrow(/from 3 to 5/);
     expect(() => createModel('unet', { ...tiny, decoderChannels: [8, 4] })).toThrow(/decoderChannels must list 3 positive integers/);
-    expect(() => createModel('unet', { ...tiny, decoderInterpolation: 'cubic' })).toThrow(/decoderInterpolation must be one of nearest, bilinear/);
+    expect(() => createModel('unet', { ...tiny, decoderInterpolation: 'cubic' })).toThrow(/decoderInterpolation must be 'nearest' or 'bilinear', got 'cubic'\./);
     expect(() => createModel('unet', { ...tiny, inputShape: [32, 32, 0] })).toThrow(/inputShape must be \[height, width, channels\]/);
     expect(() => createModel('unet++', { ...tiny, deepSupervision: 'yes' })).toThrow(/deepSupervision must be true or false/);
     expect(() => createModel('unet3+', { ...tiny, cgm: true, finalActivation: 'linear' })).toThrow(/cgm gates probabilities/);
     expect(() => buildUNet({ encoder: 'resnet18' } as never)).toThrow(
       "unet: this builder makes the plain model; for a model on an ImageNet encoder use createModel('unet', { encoder, ... })",
     );
-    expect(() => buildEncoderModel('segnet' as never, tiny)).toThrow(/architecture must be one of unet, unet-padded, unet\+\+, unet3\+/);
+    expect(() => buildEncoderModel('segnet' as never, tiny)).toThrow(/architecture must be 'unet', 'unet-padded', 'unet\+\+' or 'unet3\+', got 'segnet'\./);
     const plain = createModel('unet-padded', { encoder: undefined, inputShape: [16, 16, 1], filters: [4, 8] });
     expect(modelInfo(plain)!.encoder).toBe('plain');
     plain.dispose();

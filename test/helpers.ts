@@ -56,3 +56,12 @@ export function expectSamePredictions(a: tf.LayersModel, b: tf.LayersModel, x: t
   ya.forEach((t, i) => expect(Array.from(yb[i]!.dataSync())).toEqual(Array.from(t.dataSync())));
   tf.dispose([...ya, ...yb]);
 }
+
+/** 8x8x1 -> conv 2 filters (3x3, same) -> relu -> conv 1 filter (1x1, sigmoid): layer outputs of 128, 128 and 64 elements. */
+export function tinyConvModel(): tf.LayersModel {
+  const input = tf.input({ shape: [8, 8, 1] });
+  const c1 = tf.layers.conv2d({ filters: 2, kernelSize: 3, padding: 'same' }).apply(input) as tf.SymbolicTensor;
+  const r = tf.layers.activation({ activation: 'relu' }).apply(c1) as tf.SymbolicTensor;
+  const out = tf.layers.conv2d({ filters: 1, kernelSize: 1, activation: 'sigmoid' }).apply(r) as tf.SymbolicTensor;
+  return tf.model({ inputs: input, outputs: out });
+}

@@ -64,7 +64,7 @@ describe('InputSizeCheck', () => {
 
   it('rejects a bad config, and checks concrete shapes symbolically too', () => {
     expect(() => new InputSizeCheck({ model: 'x', rule: 'odd' as never, depth: 2 })).toThrow(
-      "InputSizeCheck: rule must be one of unet-valid, divisible, output-stride, any, got 'odd'",
+      "InputSizeCheck: rule must be 'unet-valid', 'divisible', 'output-stride' or 'any', got 'odd'.",
     );
     expect(() => new InputSizeCheck({ model: 'x', rule: 'divisible', depth: -1 })).toThrow('depth must be an integer >= 0');
     expect(() => new InputSizeCheck({ model: '', rule: 'any', depth: 0 })).toThrow('model must be a non-empty string');

@@ -19,19 +19,19 @@ async function messageOf(fn: () => unknown): Promise<string> {
 }
 
 describe('quoted error messages', () => {
-  it("README: classic UNet with a 570 input (createModel('unet', { inputShape: [570, 570, 1] }))", async () => {
+  it("docs/models.md: classic UNet with a 570 input (createModel('unet', { inputShape: [570, 570, 1] }))", async () => {
     const message = await messageOf(() => createModel('unet', { inputShape: [570, 570, 1] }));
     expect(message).toContain('level 1 feeds an odd size 279');
-    expect(codeLines('README.md').has(message)).toBe(true);
+    expect(codeLines('docs/models.md').has(message)).toBe(true);
   });
 
-  it("docs/memory.md: the README's UNet++ at batch 8 on wasm", async () => {
+  it('docs/memory.md: the UNet++ of the training example at batch 8 on wasm', async () => {
     expect(await initBackend('wasm')).toBe('wasm');
     const data = createSegmentationDataset(syntheticCells({ count: 8, size: 256, seed: 1 }), { validationSplit: 0 });
     const model = createModel('unet++', { inputShape: [256, 256, 1], filters: [16, 32, 64, 128, 256], deepSupervision: true });
     const message = await messageOf(() => train(model, data, { epochs: 1, verbose: 0 }));
     model.dispose();
-    expect(message).toContain('The largest batch that fits is 2');
+    expect(message).toContain('The largest batch that fits is 7');
     expect(codeLines('docs/memory.md').has(message)).toBe(true);
   });
 });

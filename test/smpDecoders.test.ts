@@ -311,7 +311,7 @@ describe('SMP Unet decoder: structure and names', () => {
     );
     expect(() => resolveSmpDecoderOptions('unet', { decoderChannels: [4, 0, 2] }, 3)).toThrow(/positive integers/);
     expect(() => resolveSmpDecoderOptions('unet', { decoderInterpolation: 'bicubic' as never }, 3)).toThrow(
-      /decoderInterpolation must be one of nearest, bilinear, got 'bicubic'/,
+      /decoderInterpolation must be 'nearest' or 'bilinear', got 'bicubic'\./,
     );
     expect(() => resolveSmpDecoderOptions('unet', { decoderBatchNorm: 'yes' as never }, 3)).toThrow(/decoderBatchNorm must be true or false/);
     expect(resolveSmpDecoderOptions('unet', {}, 4).decoderChannels).toEqual([128, 64, 32, 16]);
@@ -396,7 +396,7 @@ describe('Resize2D', () => {
   it('computes shapes, rejects bad configs and inputs, serialises, leaks nothing', async () => {
     expect(new Resize2D().computeOutputShape([[null, 3, 4, 5], [null, 7, null, 1]])).toEqual([null, 7, null, 5]);
     expect(new Resize2D({ scale: 3 }).computeOutputShape([null, 3, null, 5])).toEqual([null, 9, null, 5]);
-    expect(() => new Resize2D({ interpolation: 'bicubic' as never })).toThrow(/interpolation must be one of nearest, bilinear/);
+    expect(() => new Resize2D({ interpolation: 'bicubic' as never })).toThrow(/interpolation must be 'nearest' or 'bilinear', got 'bicubic'\./);
     expect(() => new Resize2D({ scale: 1.5 })).toThrow(/scale must be an integer >= 1/);
     expect(() => new Resize2D({ scale: 2 }).computeOutputShape([[null, 3, 4, 5], [null, 3, 4, 5]])).toThrow(/with a scale takes one input, got 2/);
     expect(() => new Resize2D().computeOutputShape([null, 3, 4, 5])).toThrow(/without a scale takes two inputs \[x, reference\], got 1/);

@@ -10,7 +10,7 @@ import {
   KERNEL_WORKSPACE_BYTES, LAYER_MEMORY_FACTORS, LOSS_MEMORY_FACTOR,
 } from '../src/node.js';
 import { defaultProgress } from '../src/training/progress.js';
-import { maxAbsDiff } from './helpers.js';
+import { maxAbsDiff, tinyConvModel } from './helpers.js';
 
 beforeAll(async () => {
   await tf.setBackend('cpu');
@@ -20,12 +20,7 @@ afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
 describe('estimateTrainingMemory', () => {
   it('adds up layer outputs times their factors, the loss, the batch, weights and optimizer state', () => {
-    // 8x8x1 -> conv 2 filters (3x3, same) -> relu -> conv 1 filter (1x1, sigmoid)
-    const input = tf.input({ shape: [8, 8, 1] });
-    const c1 = tf.layers.conv2d({ filters: 2, kernelSize: 3, padding: 'same' }).apply(input) as tf.SymbolicTensor;
-    const r = tf.layers.activation({ activation: 'relu' }).apply(c1) as tf.SymbolicTensor;
-    const out = tf.layers.conv2d({ filters: 1, kernelSize: 1, activation: 'sigmoid' }).apply(r) as tf.SymbolicTensor;
-    const model = tf.model({ inputs: input, outputs: out });
+    const model = tinyConvModel(); // layer outputs of 128 (conv), 128 (relu) and 64 (conv + sigmoid) elements
     const e = estimateTrainingMemory(model, { batchSize: 3 });
     const f = LAYER_MEMORY_FACTORS;
     const perSample = 4 * (

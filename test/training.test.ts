@@ -2,11 +2,12 @@ import { mkdtempSync, existsSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import {
   createModel,
   createSegmentationDataset,
   evaluateSegmentation,
+  losses,
   ScoreAccumulator,
   syntheticCells,
   train,
@@ -121,14 +122,121 @@ describe('train()', () => {
     model.dispose();
   });
 
-  it('builds deep-supervision and CGM targets from the masks (UNet 3+ with CGM)', async () => {
-    const data = createSegmentationDataset(samples, { validationSplit: 0, seed: 1 });
-    const model = createModel('unet3+', { inputShape: [16, 16, 1], filters: [4, 8, 16], cgm: true });
-    expect(model.outputs).toHaveLength(4); // d1, d2, d3, cls
-    const result = await train(model, data, { epochs: 3, batchSize: 4, verbose: 0, optimizer: tf.train.adam(0.01) });
-    expect(result.monitor).toBe('loss');
-    expect(result.history[0]!.validation).toBeUndefined();
-    expect(result.history[2]!.loss).toBeLessThan(result.history[0]!.loss);
+  it('UNet 3+ with CGM: cls is trained by BCE toward the image-level label of each mask; the trained model gates by its decision', async () => {
+    // 6 images with an object (a 6×6 square, a single pixel, ...) and 2 empty ones; the label is
+    // "object" exactly when the mask has a foreground pixel.
+    const size = 16;
+    const objects: [number, number, number][] = [[1, 1, 6], [8, 3, 6], [4, 9, 5], [10, 10, 1], [0, 12, 3], [12, 0, 2]];
+    const cgmSamples = Array.from({ length: 8 }, (_, i) => {
+      const image = new Float32Array(size * size);
+      const mask = new Int32Array(size * size);
+      const [top, left, side] = objects[i] ?? [0, 0, 0];
+      for (let y = 0; y < size; y++) {
+        for (let x = 0; x < size; x++) {
+          const inside = y >= top && y < top + side && x >= left && x < left + side;
+          image[y * size + x] = (inside ? 0.9 : 0.1) + 0.05 * Math.sin(7 * i + 3 * y + x);
+          mask[y * size + x] = inside ? 1 : 0;
+        }
+      }
+      return { image, mask, height: size, width: size, channels: 1, name: `image-${i}` };
+    });
+    const data = createSegmentationDataset(cgmSamples, { validationSplit: 0, seed: 1 });
+    const model = createModel('unet3+', { inputShape: [size, size, 1], filters: [4, 8, 16], cgm: true });
+    expect(model.outputNames).toEqual(['d1', 'd2', 'd3', 'cls']);
+
+    // What train() gives the losses: the masks (seg outputs) and the cls targets and predictions.
+    const seen: { masks: number[][]; clsTargets: number[][]; clsPredictions: number[][] } = { masks: [], clsTargets: [], clsPredictions: [] };
+    const bce = losses.binaryCrossentropy;
+    const spy = vi.spyOn(losses, 'binaryCrossentropy').mockImplementation((options) => {
+      const loss = bce(options);
+      return Object.defineProperty(
+        (yTrue: tf.Tensor, yPred: tf.Tensor) => {
+          if (yTrue.rank === 4) seen.masks = (yTrue.reshape([yTrue.shape[0]!, -1]).arraySync() as number[][]);
+          if (yTrue.rank === 2) {
+            seen.clsTargets = yTrue.arraySync() as number[][];
+            seen.clsPredictions = yPred.arraySync() as number[][];
+          }
+          return loss(yTrue, yPred);
+        },
+        'name',
+        { value: loss.name },
+      );
+    });
+    const bias = model.getLayer('cls_conv').getWeights()[1]!;
+    const biasBefore = Array.from(bias.dataSync());
+    const lr = 0.1;
+    try {
+      // One step over all 8 images.
+      await train(model, data, { epochs: 1, batchSize: 8, verbose: 0, optimizer: tf.train.sgd(lr) });
+    } finally {
+      spy.mockRestore();
+    }
+    // Labels in plain numbers from the batch's masks: [empty, object], object = any foreground pixel.
+    const labels = seen.masks.map((m) => (m.some((v) => v > 0.5) ? [0, 1] : [1, 0]));
+    expect(labels.filter(([, object]) => object === 1)).toHaveLength(6);
+    expect(seen.clsTargets).toEqual(labels);
+    // The cls output is trained toward them: BCE (mean over the 8 × 2 entries) through the sigmoid
+    // and the global max-pool moves the 1×1 conv's bias by −lr · Σ_i (p_i − y_i) / 16.
+    const biasAfter = Array.from(model.getLayer('cls_conv').getWeights()[1]!.dataSync());
+    [0, 1].forEach((k) => {
+      const step = (-lr * seen.clsPredictions.reduce((s, p, i) => s + p[k]! - labels[i]![k]!, 0)) / 16;
+      expect(biasAfter[k]! - biasBefore[k]!, `bias ${k}`).toBeCloseTo(step, 6);
+    });
+
+    // At inference every map is the ungated probability where cls says "object" and zero where it
+    // says "empty" (argmax, a tie counts as empty): with the trained bias, and with biases forcing
+    // every image to "empty" and to "object" (so both sides are seen whatever the step learnt).
+    const x = tf.tensor4d(Float32Array.from(cgmSamples.flatMap((s) => [...s.image])), [8, size, size, 1]);
+    const ungatedModel = tf.model({ inputs: model.inputs, outputs: ['d1_prob', 'd2_prob', 'd3_prob'].map((n) => model.getLayer(n).output as tf.SymbolicTensor) });
+    const ungated = (ungatedModel.predict(x) as tf.Tensor[]).map((t) => t.arraySync() as number[][][][]);
+    const [kernel] = model.getLayer('cls_conv').getWeights();
+    const decisions: number[][] = [];
+    for (const forced of [null, [50, -50], [-50, 50]]) {
+      if (forced !== null) tf.tidy(() => model.getLayer('cls_conv').setWeights([kernel!, tf.tensor1d(forced)]));
+      const outputs = model.predict(x) as tf.Tensor[];
+      const cls = outputs[3]!.arraySync() as number[][];
+      const open = cls.map(([empty, object]) => object! > empty!);
+      decisions.push(open.map(Number));
+      for (let k = 0; k < 3; k++) {
+        const gated = outputs[k]!.arraySync() as number[][][][];
+        open.forEach((o, i) => expect(gated[i], `d${k + 1} image ${i}`).toEqual(o ? ungated[k]![i] : ungated[k]![i]!.map((r) => r.map((c) => c.map(() => 0)))));
+      }
+      tf.dispose(outputs);
+    }
+    expect(decisions.slice(1)).toEqual([Array(8).fill(0), Array(8).fill(1)]);
+    expect(ungated[0]!.flat(3).some((v) => v > 0)).toBe(true);
+    x.dispose();
+    model.dispose();
+  });
+
+  it('a CGM step scores every output against its own target: d1..d3 the masks, cls [empty, object] per image', async () => {
+    // Half of the images without objects, so the cls targets are not all alike.
+    const mixed = samples.slice(0, 8).map((s, i) => (i % 2 === 0 ? { ...s, mask: new Int32Array(s.mask.length) } : s));
+    const data = createSegmentationDataset(mixed, { validationSplit: 0, seed: 1 });
+    const model = createModel('unet3+', { inputShape: [16, 16, 1], filters: [4, 8, 16], cgm: true, batchNorm: false });
+    (model.getLayer('cls_dropout') as unknown as { rate: number }).rate = 0; // the CGM's Dropout(0.5): a deterministic step
+    // One batch of all 8 images and a zero learning rate: the epoch's loss is that of the weights as built.
+    const result = await train(model, data, { epochs: 1, batchSize: 8, verbose: 0, optimizer: tf.train.sgd(0) });
+    // Reference: the compiled losses (train compiles the model with them) of the training-mode
+    // outputs (the class gate acts at inference only) on targets made here, independently: the
+    // masks for the three segmentation outputs, one-hot [empty, object] for cls.
+    const { xs, ys } = data.batches(8, { shuffle: false }).next().value!;
+    const masks = ys.dataSync();
+    const hasObject = (b: number) => masks.subarray(b * 256, (b + 1) * 256).some((v) => v > 0.5);
+    const cls = tf.tensor2d(Array.from({ length: 8 }, (_, b) => (hasObject(b) ? [0, 1] : [1, 0])).flat(), [8, 2]);
+    expect(Array.from({ length: 8 }, (_, b) => hasObject(b))).toEqual(mixed.map((_, i) => i % 2 === 1));
+    const lossFns = (model as unknown as { lossFunctions: ((t: tf.Tensor, p: tf.Tensor) => tf.Tensor)[] }).lossFunctions;
+    const total = (clsTarget: tf.Tensor) =>
+      tf.tidy(() => {
+        const outs = model.apply(xs, { training: true }) as tf.Tensor[];
+        return [ys, ys, ys, clsTarget].reduce((sum, t, i) => sum + tf.mean(lossFns[i]!(t, outs[i]!)).dataSync()[0]!, 0);
+      });
+    const reference = total(cls);
+    expect(result.history[0]!.loss).toBeCloseTo(reference, 4);
+    // With the cls targets swapped the total differs: the check above can tell them apart.
+    const swapped = tf.sub(1, cls);
+    expect(Math.abs(total(swapped) - reference)).toBeGreaterThan(1e-3);
+    tf.dispose([xs, ys, cls, swapped]);
     model.dispose();
   });
 

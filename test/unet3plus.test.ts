@@ -9,6 +9,7 @@ import {
   resolveModelName,
   unet3PlusOutputNames,
 } from '../src/index.js';
+import { unet3PlusCounts, type UNet3PlusCountOptions } from './countFormulas.js';
 import { maxAbsDiff, randomImage, roundTrip } from './helpers.js';
 
 const tiny = { filters: [4, 8, 16] };
@@ -16,55 +17,6 @@ const tiny = { filters: [4, 8, 16] };
 afterEach(() => {
   tf.disposeVariables();
 });
-
-/** Parameters of a conv k×k (with bias). */
-const conv = (cin: number, cout: number, k = 3) => k * k * cin * cout + cout;
-
-/**
- * Independent count of UNet 3+ from the paper's description (5 kinds of weights): encoder blocks,
- * per-scale 3×3 convs into every decoder stage, fusion convs, heads, CGM. BN: 4 per channel, 2 of
- * them non-trainable.
- */
-interface RefOpts {
-  cat?: number;
-  ds?: boolean;
-  cgm?: boolean;
-  bn?: boolean;
-}
-
-function referenceCounts(inC: number, filters: number[], classes: number, opts: RefOpts = {}) {
-  const L = filters.length;
-  const cat = opts.cat ?? filters[0]!;
-  const bn = opts.bn ?? true;
-  let weights = 0;
-  let bnChannels = 0;
-  let cin = inC;
-  for (const f of filters) {
-    weights += conv(cin, f) + conv(f, f);
-    bnChannels += 2 * f;
-    cin = f;
-  }
-  // Channels of every decoder stage's source: encoder maps at s <= d, decoder maps (L·cat) or the
-  // bottleneck above.
-  for (let d = L - 1; d >= 1; d--) {
-    for (let s = 1; s <= L; s++) {
-      const ch = s <= d || s === L ? filters[s - 1]! : L * cat;
-      weights += conv(ch, cat);
-      bnChannels += cat;
-    }
-    weights += conv(L * cat, L * cat);
-    bnChannels += L * cat;
-  }
-  weights += conv(L * cat, classes); // d1 head
-  if (opts.ds || opts.cgm) {
-    for (let k = 2; k < L; k++) weights += conv(L * cat, classes);
-    weights += conv(filters[L - 1]!, classes); // bottleneck head
-  }
-  if (opts.cgm) weights += conv(filters[L - 1]!, 2, 1);
-  const nonTrainable = bn ? 2 * bnChannels : 0;
-  const trainable = weights + (bn ? 2 * bnChannels : 0);
-  return { total: trainable + nonTrainable, trainable, nonTrainable };
-}
 
 describe('UNet 3+ parameter counts', () => {
   it('reproduces the reference figure: filters 16..256, in 3, 1 class, 320x320', () => {
@@ -80,7 +32,7 @@ describe('UNet 3+ parameter counts', () => {
   });
 
   it('agrees with an independent count for other depths, catChannels, heads, CGM and no BN', () => {
-    const cases: [number, number[], number, RefOpts][] = [
+    const cases: [number, number[], number, UNet3PlusCountOptions][] = [
       [3, [16, 32, 64, 128, 256], 1, {}],
       [1, [4, 8, 16], 2, { cat: 3 }],
       [2, [4, 8, 16, 32], 3, { ds: true }],
@@ -97,7 +49,7 @@ describe('UNet 3+ parameter counts', () => {
         ...(o.cgm ? { cgm: true } : {}),
         ...(o.bn === false ? { batchNorm: false } : {}),
       });
-      expect(paramCounts(m)).toEqual(referenceCounts(inC, filters, classes, o));
+      expect(paramCounts(m)).toEqual(unet3PlusCounts(inC, filters, classes, o));
       m.dispose();
     }
   });
@@ -141,7 +93,7 @@ describe('UNet 3+ topology', () => {
     const cases: [object, RegExp][] = [
       [{ upsampling: 'bilinear' }, /option 'upsampling' does not apply.*bilinear.*Remove the option/],
       [{ catChannel: 4 }, /unknown option 'catChannel'\. Known options: .*catChannels.*cgm.*deepSupervision/],
-      [{ catChannels: 0 }, /catChannels must be a positive integer, got 0/],
+      [{ catChannels: 0 }, /catChannels must be an integer >= 1, got 0/],
       [{ deepSupervision: 'yes' }, /deepSupervision must be true or false/],
       [{ cgm: 1 }, /cgm must be true or false/],
       [{ cgm: true, deepSupervision: false }, /cgm: true implies deep supervision/],
@@ -287,7 +239,7 @@ describe('ClassGate', () => {
     expect((gate.apply([a, c]) as tf.SymbolicTensor).shape).toEqual([null, null, null, 3]);
     expect(() => new ClassGate().apply([a, tf.input({ shape: [3] })])).toThrow(/cls input must be \[batch, 2\]/);
     expect(() => new ClassGate().apply([tf.input({ shape: [4] }), c])).toThrow(/must be NHWC/);
-    expect(() => new ClassGate({ activation: 'linear' as never })).toThrow(/sigmoid, softmax/);
+    expect(() => new ClassGate({ activation: 'linear' as never })).toThrow("ClassGate: activation must be 'sigmoid' or 'softmax', got 'linear'.");
     expect(new ClassGate().name).toMatch(/^class_gate_\d+$/);
     expect(ClassGate.className).toBe('SMTF>ClassGate');
     const model = tf.model({ inputs: [a, c], outputs: gate.apply([a, c]) as tf.SymbolicTensor });

@@ -8,44 +8,16 @@ import {
   pruneUNetPlusPlus,
   resolveModelName,
 } from '../src/index.js';
+import { unetPlusPlusCounts } from './countFormulas.js';
 import { maxAbsDiff, randomImage, roundTrip } from './helpers.js';
 
 afterEach(() => {
   tf.disposeVariables();
 });
 
-const conv = (cin: number, cout: number, k = 3) => k * k * cin * cout + cout;
-
-/**
- * UNet++ parameter count by formula, written independently of the builder. Node X^{i,j} (j ≥ 1)
- * concatenates j maps of f_i channels with up(X^{i+1,j-1}): f_i channels after a transpose
- * up-conv to f_i (original Keras code: Conv2DTranspose(nb_filter[i], 2, strides 2)), f_{i+1}
- * after a parameter-free bilinear resize (pytorch-nested-unet). Each block: 2 × conv3×3
- * (+ 4 params per channel with BN, 2 of them non-trainable). Heads: 1×1 conv f_0 → classes.
- */
-function formula(f: number[], cin: number, classes: number, bn: boolean, transpose: boolean, heads: number) {
-  const L = f.length - 1;
-  let trainable = 0;
-  let bnChannels = 0;
-  const block = (a: number, b: number) => {
-    trainable += conv(a, b) + conv(b, b) + (bn ? 2 * 2 * b : 0);
-    bnChannels += bn ? 2 * b : 0;
-  };
-  for (let i = 0; i <= L; i++) block(i === 0 ? cin : f[i - 1]!, f[i]!);
-  for (let j = 1; j <= L; j++) {
-    for (let i = 0; i + j <= L; i++) {
-      if (transpose) trainable += conv(f[i + 1]!, f[i]!, 2);
-      block(j * f[i]! + (transpose ? f[i]! : f[i + 1]!), f[i]!);
-    }
-  }
-  trainable += heads * conv(f[0]!, classes, 1);
-  const nonTrainable = 2 * bnChannels;
-  return { total: trainable + nonTrainable, trainable, nonTrainable };
-}
-
 const paper = [32, 64, 128, 256, 512];
 // [config, options, total, trainable, non-trainable, formula arguments]
-const countCases: [string, object, number, number, number, Parameters<typeof formula>][] = [
+const countCases: [string, object, number, number, number, Parameters<typeof unetPlusPlusCounts>][] = [
   [
     'original Keras code (no DS: only the final head)',
     { inputShape: [96, 96, 1], numClasses: 1, batchNorm: false, dropout: 0.5, upsampling: 'transpose' },
@@ -65,7 +37,7 @@ const countCases: [string, object, number, number, number, Parameters<typeof for
 
 describe('UNet++ exact parameter counts', () => {
   it.each(countCases)('%s', (_, opts, total, trainable, nonTrainable, args) => {
-    expect(formula(...args)).toEqual({ total, trainable, nonTrainable });
+    expect(unetPlusPlusCounts(...args)).toEqual({ total, trainable, nonTrainable });
     const model = createModel('unet++', opts);
     expect(paramCounts(model)).toEqual({ total, trainable, nonTrainable });
     model.dispose();
@@ -78,7 +50,7 @@ describe('UNet++ exact parameter counts', () => {
       [[2, 4, 6, 8], 'transpose', true],
     ] as const) {
       const model = buildUNetPlusPlus({ filters: [...f], inputShape: [16, 16, 2], numClasses: 3, batchNorm: bn, upsampling: up, deepSupervision: true });
-      expect(paramCounts(model)).toEqual(formula([...f], 2, 3, bn, up === 'transpose', f.length - 1));
+      expect(paramCounts(model)).toEqual(unetPlusPlusCounts([...f], 2, 3, bn, up === 'transpose', f.length - 1));
       model.dispose();
     }
   });
@@ -339,10 +311,10 @@ describe('UNet++ bad input and names', () => {
 
   const cases: [string, object, RegExp][] = [
     ['size not divisible', { filters: [4, 8, 16], inputShape: [30, 32, 1] }, /unet\+\+: input height 30 is not divisible by 2\^2 = 4.*28 or 32/],
-    ['deepSupervision not boolean', { filters: [4, 8], deepSupervision: 'yes' }, /deepSupervision must be true or false, got yes/],
+    ['deepSupervision not boolean', { filters: [4, 8], deepSupervision: 'yes' }, /deepSupervision must be true or false, got 'yes'/],
     ['unknown key', { filters: [4, 8], deepSupervison: true }, /unknown option 'deepSupervison'\. Known options: .*deepSupervision/],
     ['one level', { filters: [4] }, /at least 2 levels/],
-    ['bad upsampling', { filters: [4, 8], upsampling: 'bicubic' }, /upsampling must be one of/],
+    ['bad upsampling', { filters: [4, 8], upsampling: 'bicubic' }, /upsampling must be 'transpose', 'bilinear' or 'nearest', got 'bicubic'\./],
   ];
   it.each(cases)('%s', (_, opts, message) => {
     const before = tf.memory().numTensors;

@@ -1,4 +1,5 @@
-// The example page: build a model by name, show its summary, predict with an overlay, and train a
+// The example page: build a model by name (on the plain conv-block encoder or an ImageNet encoder),
+// or load a trained one from a URL or files; show its summary, predict with an overlay, and train a
 // tiny UNet on synthetic cells with a live loss chart. Everything runs in this tab.
 import * as tf from '@tensorflow/tfjs';
 import {
@@ -6,28 +7,56 @@ import {
   batchSamples,
   classMapAsync,
   createModel,
+  describeModelInfo,
+  ENCODER_ARCHITECTURES,
+  finalOutputIndex,
   formatCount,
   initBackend,
+  listEncoders,
   listModels,
   losses,
+  modelInfo,
+  modelPreprocessing,
+  normalizeChannels,
   overlayMask,
   paramCounts,
+  preprocessInput,
+  resolveModelName,
   summarize,
   syntheticCells,
+  type EncoderArchitecture,
+  type InputNormalization,
   type WebGPUAdapterInfo,
 } from 'segmentation-models-tfjs';
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 
+/** How training scaled image intensities (the CLI's `normalize`, recorded in training.json). */
+type Normalization = 'unit' | 'standardize' | { mean: number[]; std: number[] };
+
+/** The fields of the CLI's training.json that the page uses to prepare images as training did. */
+interface TrainingRecord {
+  channels: 1 | 3;
+  /** [height, width] the model was trained at. */
+  size: [number, number];
+  normalize: Normalization;
+  /** The encoder normalisation training applied after `normalize` (null: none). */
+  preprocessing: Pick<InputNormalization, 'mean' | 'std'> & Partial<InputNormalization> | null;
+}
+
 interface PageState {
   backend: string;
   model: tf.LayersModel | null;
+  /** training.json of a loaded model (null for models built here, or loaded without one). */
+  record: TrainingRecord | null;
   /** The input shown on the input canvas: [H, W, C] floats in [0, 1]. */
   input: { data: Float32Array; height: number; width: number; channels: number } | null;
+  /** The last prediction: the model's final segmentation output for `input` (probabilities). */
+  prediction: { data: Float32Array; shape: number[] } | null;
   lossHistory: number[];
 }
 
-const state: PageState = { backend: '', model: null, input: null, lossHistory: [] };
+const state: PageState = { backend: '', model: null, record: null, input: null, prediction: null, lossHistory: [] };
 // For the browser console (and the end-to-end test): the page's state and its tfjs.
 Object.assign(window, { smtfExample: { state, tf } });
 
@@ -44,6 +73,7 @@ function setStatus(id: string, text: string, error = false): void {
 /** Runs a UI action, reporting errors on the page instead of the console only. */
 function action(statusId: string, fn: () => Promise<void>): () => void {
   return () => {
+    delete document.body.dataset['error'];
     fn().catch((err: unknown) => {
       setStatus(statusId, err instanceof Error ? err.message : String(err), true);
       document.body.dataset['error'] = String(err);
@@ -51,21 +81,66 @@ function action(statusId: string, fn: () => Promise<void>): () => void {
   };
 }
 
+/** '8,16,32' → [8, 16, 32]. */
+function numberList(id: string): number[] {
+  return $<HTMLInputElement>(id)
+    .value.split(',')
+    .map((f) => Number(f.trim()));
+}
+
+/** The encoder picked in the form ('none': the plain conv-block encoder), or null where the model takes none. */
+function pickedEncoder(): string | null {
+  const encoder = $<HTMLSelectElement>('encoder').value;
+  return encoder === 'none' || !acceptsEncoder($<HTMLSelectElement>('model-name').value) ? null : encoder;
+}
+
+function acceptsEncoder(name: string): boolean {
+  return ENCODER_ARCHITECTURES.includes(resolveModelName(name) as EncoderArchitecture);
+}
+
 function readBuildOptions(): { name: string; options: Record<string, unknown> } {
   const size = Number($<HTMLInputElement>('input-size').value);
   const channels = Number($<HTMLInputElement>('channels').value);
-  const filters = $<HTMLInputElement>('filters')
-    .value.split(',')
-    .map((f) => Number(f.trim()));
-  return {
-    name: $<HTMLSelectElement>('model-name').value,
-    options: {
-      inputShape: [size, size, channels],
-      numClasses: Number($<HTMLInputElement>('classes').value),
-      filters,
-      batchNorm: $<HTMLInputElement>('batch-norm').checked,
-    },
+  const common = { inputShape: [size, size, channels], numClasses: Number($<HTMLInputElement>('classes').value) };
+  const batchNorm = $<HTMLInputElement>('batch-norm').checked;
+  const name = $<HTMLSelectElement>('model-name').value;
+  const encoder = pickedEncoder();
+  if (encoder === null) return { name, options: { ...common, filters: numberList('filters'), batchNorm } };
+  // On an ImageNet encoder: the encoder fixes its channels; the form's batch norm is the decoder's.
+  const options: Record<string, unknown> = {
+    ...common,
+    encoder,
+    encoderDepth: Number($<HTMLInputElement>('encoder-depth').value),
+    decoderBatchNorm: batchNorm,
   };
+  if ($<HTMLInputElement>('decoder-channels').value.trim() !== '') options['decoderChannels'] = numberList('decoder-channels');
+  return { name, options };
+}
+
+/** Enables the fields that apply to the picked model and encoder. */
+function updateBuildForm(): void {
+  const takesEncoder = acceptsEncoder($<HTMLSelectElement>('model-name').value);
+  $<HTMLSelectElement>('encoder').disabled = !takesEncoder;
+  const encoder = pickedEncoder() !== null;
+  $<HTMLInputElement>('encoder-depth').disabled = !encoder;
+  $<HTMLInputElement>('decoder-channels').disabled = !encoder;
+  $<HTMLInputElement>('filters').disabled = encoder;
+}
+
+function describeNormalization(n: { mean: number[]; std: number[] }): string {
+  const list = (v: number[]) => `[${v.map((x) => Number(x.toFixed(4))).join(', ')}]`;
+  return `(x - mean) / std with mean ${list(n.mean)}, std ${list(n.std)}`;
+}
+
+/** The input normalisation the page applies before `model.predict`, in words. */
+function describeInputPreparation(model: tf.LayersModel, record: TrainingRecord | null): string {
+  const parts: string[] = [];
+  const norm = record?.normalize ?? 'unit';
+  if (norm === 'standardize') parts.push('per-image standardisation');
+  else if (typeof norm === 'object') parts.push(`normalize ${describeNormalization(norm)}`);
+  const pre = record ? record.preprocessing : modelPreprocessing(model);
+  if (pre) parts.push(`${pre.encoder ? `${pre.encoder} ` : ''}encoder normalisation ${describeNormalization(pre)}`);
+  return parts.length === 0 ? 'pixels in [0, 1]' : `pixels in [0, 1], then ${parts.join(', then ')}`;
 }
 
 function showModel(model: tf.LayersModel): void {
@@ -74,22 +149,58 @@ function showModel(model: tf.LayersModel): void {
   $('params-trainable').textContent = formatCount(counts.trainable);
   $('params-non-trainable').textContent = formatCount(counts.nonTrainable);
   $('summary').textContent = summarize(model).text;
-  document.body.dataset['paramsTotal'] = String(counts.total);
+  const info = modelInfo(model);
+  const shape = model.inputs[0]!.shape.slice(1).map((d) => d ?? 'any');
+  $('model-info').textContent =
+    `${info ? describeModelInfo(info) : `${model.name}: no segmentation-models-tfjs metadata (built elsewhere)`}. ` +
+    `Input [${shape.join(', ')}]; input preparation: ${describeInputPreparation(model, state.record)}.`;
+  Object.assign(document.body.dataset, { paramsTotal: String(counts.total), encoder: info?.encoder ?? '' });
+}
+
+/** Replaces the page's model (disposing the previous one). */
+function setModel(model: tf.LayersModel, record: TrainingRecord | null): void {
+  if (state.model !== model) state.model?.dispose();
+  state.model = model;
+  state.record = record;
+  state.prediction = null;
+  showModel(model);
 }
 
 async function build(): Promise<void> {
   const { name, options } = readBuildOptions();
   state.model?.dispose();
   state.model = null;
-  state.model = createModel(name, options);
-  showModel(state.model);
-  setStatus('build-status', `Built ${name} (${state.model.outputs.length} output(s)).`);
+  setModel(createModel(name, options), null);
+  const encoder = options['encoder'] === undefined ? '' : ` on ${String(options['encoder'])}`;
+  setStatus('build-status', `Built ${name}${encoder} (${state.model!.outputs.length} output(s)).`);
   document.body.dataset['built'] = name;
 }
 
-/** The model's first (final) segmentation output. */
-function finalOutput(out: tf.Tensor | tf.Tensor[]): tf.Tensor {
-  return Array.isArray(out) ? out[0]! : out;
+/** The model's final segmentation output (the first, unless its metadata says otherwise). */
+function finalOutput(model: tf.LayersModel, out: tf.Tensor | tf.Tensor[]): tf.Tensor {
+  return Array.isArray(out) ? out[finalOutputIndex(model)]! : out;
+}
+
+/**
+ * The batch `model.predict` gets for `input` (pixels in [0, 1]): the training record's `normalize`,
+ * then the encoder normalisation (training.json's `preprocessing` when there is a record, else the
+ * model's own from its metadata, as `predictTiled` does).
+ */
+function modelInput(model: tf.LayersModel, input: NonNullable<PageState['input']>): tf.Tensor4D {
+  return tf.tidy(() => {
+    let x: tf.Tensor4D = tf.tensor4d(input.data, [1, input.height, input.width, input.channels]);
+    const norm = state.record?.normalize ?? 'unit';
+    if (norm === 'standardize') {
+      // Per image and channel, as the CLI's loader: population variance, std 0 → 1.
+      const { mean, variance } = tf.moments(x, [1, 2], true);
+      const std = tf.sqrt(variance);
+      x = x.sub(mean).div(tf.where(tf.equal(std, 0), tf.onesLike(std), std));
+    } else if (typeof norm === 'object') {
+      x = normalizeChannels(x, norm);
+    }
+    if (state.record) return state.record.preprocessing ? normalizeChannels(x, state.record.preprocessing) : x;
+    return preprocessInput(model, x);
+  });
 }
 
 function drawGray(canvas: HTMLCanvasElement, data: Float32Array, h: number, w: number, c: number): void {
@@ -120,18 +231,26 @@ function drawOverlay(input: NonNullable<PageState['input']>, classes: Int32Array
   return classes.reduce((n, c) => n + (c > 0 ? 1 : 0), 0) / (h * w);
 }
 
+/** [height, width, channels] of the images the page feeds the model: its input size, else the training size, else 64. */
+function inputSize(): [number, number, number] {
+  const shape = state.model?.inputs[0]!.shape ?? [null, 64, 64, 1];
+  const [th, tw] = state.record?.size ?? [64, 64];
+  return [shape[1] ?? th, shape[2] ?? tw, shape[3] ?? 1];
+}
+
 function sampleInput(seed: number): NonNullable<PageState['input']> {
-  const model = state.model;
-  const shape = model?.inputs[0]!.shape ?? [null, 64, 64, 1];
-  const size = shape[1] ?? 64;
-  const channels = shape[3] ?? 1;
-  const [s] = syntheticCells({ count: 1, size, seed, channels: channels === 3 ? 3 : 1 });
+  const [h, w, channels] = inputSize();
+  const [s] = syntheticCells({ count: 1, size: [h, w], seed, channels: channels === 3 ? 3 : 1 });
   return { data: s!.image, height: s!.height, width: s!.width, channels: s!.channels };
 }
 
+function showInput(input: NonNullable<PageState['input']>): void {
+  state.input = input;
+  drawGray($<HTMLCanvasElement>('input-canvas'), input.data, input.height, input.width, input.channels);
+}
+
 async function generateSample(): Promise<void> {
-  state.input = sampleInput(Math.floor(Math.random() * 1e6));
-  drawGray($<HTMLCanvasElement>('input-canvas'), state.input.data, state.input.height, state.input.width, state.input.channels);
+  showInput(sampleInput(Math.floor(Math.random() * 1e6)));
   setStatus('predict-status', 'Sample ready.');
 }
 
@@ -145,9 +264,11 @@ async function predict(): Promise<void> {
     throw new Error(`the model expects ${mh}x${mw}x${mc} input but the image is ${input.height}x${input.width}x${input.channels}: rebuild or regenerate`);
   }
   const t0 = performance.now();
-  const x = tf.tensor4d(input.data, [1, input.height, input.width, input.channels]);
+  const x = modelInput(model, input);
   const out = model.predict(x) as tf.Tensor | tf.Tensor[];
-  const { classes, height: h, width: w } = await classMapAsync(finalOutput(out));
+  const y = finalOutput(model, out);
+  state.prediction = { data: (await y.data()) as Float32Array, shape: y.shape };
+  const { classes, height: h, width: w } = await classMapAsync(y);
   tf.dispose([x, out]);
   const ms = performance.now() - t0;
   const fraction = drawOverlay(input, classes, h, w);
@@ -199,12 +320,14 @@ async function trainTiny(): Promise<void> {
   const size = 32;
   setStatus('train-status', 'Generating synthetic cells…');
   await tf.nextFrame(); // let the status show (and the click return) before the long synchronous work
-  state.model?.dispose();
-  state.model = createModel('unet-padded', { inputShape: [size, size, 1], numClasses: 1, filters: [8, 16, 32], batchNorm: false, name: 'tiny_unet' });
-  seedWeights(state.model, seed);
-  showModel(state.model);
-  const model = state.model;
-  const { xs, ys } = batchSamples(syntheticCells({ count, size, seed }));
+  const model = createModel('unet-padded', { inputShape: [size, size, 1], numClasses: 1, filters: [8, 16, 32], batchNorm: false, name: 'tiny_unet' });
+  seedWeights(model, seed);
+  setModel(model, null);
+  const batch = batchSamples(syntheticCells({ count, size, seed }));
+  // Prepared as predict() prepares images (unchanged for this plain model; an encoder model would get its normalisation).
+  const xs = preprocessInput(model, batch.xs);
+  const ys = batch.ys;
+  tf.dispose(batch.xs);
   model.compile({ optimizer: tf.train.adam(0.01), loss: losses.combine([[losses.binaryCrossentropy(), 1], [losses.dice(), 1]]) });
   state.lossHistory = [];
   drawLossChart(state.lossHistory);
@@ -225,8 +348,7 @@ async function trainTiny(): Promise<void> {
   });
   tf.dispose([xs, ys]);
   const seconds = (performance.now() - t0) / 1000;
-  state.input = sampleInput(12345);
-  drawGray($<HTMLCanvasElement>('input-canvas'), state.input.data, state.input.height, state.input.width, 1);
+  showInput(sampleInput(12345));
   await predict();
   const first = state.lossHistory[0]!;
   const last = state.lossHistory[state.lossHistory.length - 1]!;
@@ -236,11 +358,7 @@ async function trainTiny(): Promise<void> {
 
 async function loadDroppedImage(file: File): Promise<void> {
   const bitmap = await createImageBitmap(file);
-  const model = state.model;
-  const shape = model?.inputs[0]!.shape ?? [null, 64, 64, 1];
-  const h = shape[1] ?? bitmap.height;
-  const w = shape[2] ?? bitmap.width;
-  const channels = shape[3] ?? 1;
+  const [h, w, channels] = inputSize();
   const canvas = document.createElement('canvas');
   canvas.width = w;
   canvas.height = h;
@@ -250,12 +368,165 @@ async function loadDroppedImage(file: File): Promise<void> {
   const data = new Float32Array(h * w * channels);
   for (let i = 0; i < h * w; i++) {
     for (let k = 0; k < channels; k++) {
-      data[i * channels + k] = channels >= 3 ? rgba[4 * i + Math.min(k, 2)]! / 255 : (rgba[4 * i]! + rgba[4 * i + 1]! + rgba[4 * i + 2]!) / 765;
+      // Gray by luminance, as the CLI's loader turns RGB files into 1-channel training images.
+      data[i * channels + k] =
+        channels >= 3 ? rgba[4 * i + Math.min(k, 2)]! / 255 : (0.299 * rgba[4 * i]! + 0.587 * rgba[4 * i + 1]! + 0.114 * rgba[4 * i + 2]!) / 255;
     }
   }
-  state.input = { data, height: h, width: w, channels };
-  drawGray($<HTMLCanvasElement>('input-canvas'), data, h, w, channels);
+  showInput({ data, height: h, width: w, channels });
   setStatus('predict-status', `Loaded ${file.name}, resized to ${h}x${w}.`);
+}
+
+// --- Loading a trained model (from a URL, or from picked / dropped files) ---
+
+const RECORD_FILE = 'training.json';
+
+function isNumberList(v: unknown, n?: number): v is number[] {
+  return Array.isArray(v) && (n === undefined || v.length === n) && v.every((x) => typeof x === 'number' && Number.isFinite(x));
+}
+
+/** Checks the fields of a training.json the page relies on; throws naming the bad field. */
+function checkTrainingRecord(value: unknown, source: string): TrainingRecord {
+  const bad = (what: string) =>
+    new Error(`${source} is not a training.json written by segmentation-models-tfjs train: ${what}`);
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) throw bad('not a JSON object');
+  const r = value as Record<string, unknown>;
+  if (r['channels'] !== 1 && r['channels'] !== 3) throw bad(`channels must be 1 or 3, got ${JSON.stringify(r['channels'])}`);
+  if (!isNumberList(r['size'], 2) || !r['size'].every((d) => Number.isInteger(d) && d > 0)) {
+    throw bad(`size must be [height, width], got ${JSON.stringify(r['size'])}`);
+  }
+  const norm = r['normalize'] ?? 'unit';
+  const stats = (v: unknown): v is { mean: number[]; std: number[] } =>
+    v !== null && typeof v === 'object' && isNumberList((v as { mean?: unknown }).mean) &&
+    isNumberList((v as { std?: unknown }).std) && (v as { std: number[] }).std.every((x) => x > 0);
+  if (norm !== 'unit' && norm !== 'standardize' && !stats(norm)) {
+    throw bad(`normalize must be 'unit', 'standardize' or { mean, std }, got ${JSON.stringify(norm)}`);
+  }
+  const pre = r['preprocessing'] ?? null;
+  if (pre !== null && !stats(pre)) throw bad(`preprocessing must be null or { mean, std, ... }, got ${JSON.stringify(pre)}`);
+  return { channels: r['channels'], size: [r['size'][0]!, r['size'][1]!], normalize: norm, preprocessing: pre };
+}
+
+/** Throws unless `model` maps one image batch [N, H, W, C] to a per-pixel map [N, H, W, K]. */
+function checkSegmentationModel(model: tf.LayersModel, source: string): void {
+  const shapes = (ts: tf.SymbolicTensor[]) => ts.map((t) => `[${t.shape.map((d) => d ?? 'batch').join(', ')}]`).join(', ');
+  const input = model.inputs.length === 1 ? model.inputs[0]!.shape : null;
+  const output = model.outputs[finalOutputIndex(model)]!.shape;
+  if (input === null || input.length !== 4 || typeof input[3] !== 'number' || output.length !== 4) {
+    throw new Error(
+      `${source} is not a segmentation model: it maps ${shapes(model.inputs)} to ${shapes(model.outputs)}, but the page needs ` +
+        'one image input [batch, height, width, channels] and a per-pixel output [batch, height, width, classes].',
+    );
+  }
+}
+
+/** Makes a loaded model the page's model: checks it, shows what it is, and predicts a sample. */
+async function useLoadedModel(model: tf.LayersModel, record: TrainingRecord | null, source: string): Promise<void> {
+  try {
+    checkSegmentationModel(model, source);
+    modelInfo(model); // throws on malformed library metadata
+    const channels = model.inputs[0]!.shape[3];
+    if (record && record.channels !== channels) {
+      throw new Error(`${RECORD_FILE} says the model was trained on ${record.channels}-channel images, but ${source} takes ${channels} channel(s): are they from the same run?`);
+    }
+  } catch (e) {
+    model.dispose();
+    throw e;
+  }
+  setModel(model, record);
+  setStatus('build-status', `Showing the loaded model '${model.name}' (Build replaces it).`);
+  const [h, w, c] = inputSize();
+  const recordText = record ? `, with ${RECORD_FILE} (trained at ${record.size.join('x')})` : `, no ${RECORD_FILE}`;
+  setStatus('load-status', `Loaded ${source}${recordText}; predicting at ${h}x${w}x${c}.`);
+  document.body.dataset['loaded'] = source;
+  showInput(sampleInput(12345));
+  await predict();
+}
+
+/** training.json next to a model URL, or null when there is none (a missing file, or a page instead of JSON). */
+async function fetchTrainingRecord(url: URL): Promise<TrainingRecord | null> {
+  let response: Response;
+  try {
+    response = await fetch(url);
+  } catch {
+    return null;
+  }
+  if (!response.ok) return null;
+  let value: unknown;
+  try {
+    value = JSON.parse(await response.text());
+  } catch {
+    return null; // e.g. a dev server's index.html fallback
+  }
+  return checkTrainingRecord(value, url.href);
+}
+
+async function loadFromUrl(): Promise<void> {
+  const text = $<HTMLInputElement>('model-url').value.trim();
+  if (text === '') throw new Error('Enter the URL of a model.json (saved with model.save or by the CLI), e.g. models/cells/model.json.');
+  let url: URL;
+  try {
+    url = new URL(text, location.href);
+  } catch {
+    throw new Error(`'${text}' is not a URL: enter the address of a model.json, e.g. models/cells/model.json.`);
+  }
+  setStatus('load-status', `Loading ${url.href}…`);
+  const record = await fetchTrainingRecord(new URL(RECORD_FILE, url));
+  let model: tf.LayersModel;
+  try {
+    model = await tf.loadLayersModel(url.href);
+  } catch (e) {
+    throw new Error(
+      `Could not load a model from ${url.href}: ${e instanceof Error ? e.message : String(e)} ` +
+        '(the URL must point to a model.json written by model.save or the CLI, served with its weights file(s) next to it).',
+    );
+  }
+  await useLoadedModel(model, record, url.href);
+}
+
+async function readJson(file: File): Promise<unknown> {
+  try {
+    return JSON.parse(await file.text());
+  } catch (e) {
+    throw new Error(`${file.name} is not valid JSON: ${e instanceof Error ? e.message : String(e)}`);
+  }
+}
+
+/** Loads model.json + its weights files (+ optional training.json) picked or dropped by the user. */
+async function loadFromFiles(files: File[]): Promise<void> {
+  const names = files.map((f) => f.name).join(', ');
+  const need = 'pick or drop model.json together with its weights file(s) (weights.bin), and optionally training.json';
+  if (files.length === 0) throw new Error(`No files: ${need}.`);
+  let modelFile: File | null = null;
+  let paths: string[] = [];
+  let record: TrainingRecord | null = null;
+  for (const file of files.filter((f) => f.name.toLowerCase().endsWith('.json'))) {
+    const value = await readJson(file);
+    const manifest = (value as { weightsManifest?: unknown } | null)?.weightsManifest;
+    if (value !== null && typeof value === 'object' && 'modelTopology' in value) {
+      if (modelFile) throw new Error(`Two model files (${modelFile.name}, ${file.name}): ${need}.`);
+      if (!Array.isArray(manifest) || manifest.length === 0) throw new Error(`${file.name} has no weights manifest: it is a topology without weights; save the model with model.save.`);
+      modelFile = file;
+      paths = (manifest as { paths: string[] }[]).flatMap((g) => g.paths.map((p) => p.split('/').pop()!));
+    } else if (file.name === RECORD_FILE) {
+      record = checkTrainingRecord(value, file.name);
+    } else {
+      throw new Error(`${file.name} is neither a model.json (it has no "modelTopology") nor ${RECORD_FILE}: ${need}.`);
+    }
+  }
+  if (!modelFile) throw new Error(`None of the files (${names}) is a model.json: ${need}.`);
+  const weights = paths.map((p) => files.find((f) => f.name === p));
+  const missing = paths.filter((_, i) => weights[i] === undefined);
+  if (missing.length > 0) {
+    throw new Error(`${modelFile.name} needs the weights file(s) ${missing.join(', ')}, which are not among the files (${names}): ${need}.`);
+  }
+  let model: tf.LayersModel;
+  try {
+    model = await tf.loadLayersModel(tf.io.browserFiles([modelFile, ...(weights as File[])]));
+  } catch (e) {
+    throw new Error(`Could not load a model from ${names}: ${e instanceof Error ? e.message : String(e)}`);
+  }
+  await useLoadedModel(model, record, `${modelFile.name} (files: ${names})`);
 }
 
 function describeAdapter(a: WebGPUAdapterInfo): string {
@@ -292,6 +563,11 @@ async function switchBackend(): Promise<void> {
 async function start(): Promise<void> {
   const select = $<HTMLSelectElement>('model-name');
   for (const name of listModels()) select.add(new Option(name, name, name === 'unet-padded', name === 'unet-padded'));
+  const encoders = $<HTMLSelectElement>('encoder');
+  for (const name of listEncoders()) encoders.add(new Option(name, name));
+  select.addEventListener('change', updateBuildForm);
+  encoders.addEventListener('change', updateBuildForm);
+  updateBuildForm();
   const asked = new URLSearchParams(location.search).get('backend') ?? 'auto';
   await useBackend(PAGE_BACKENDS.includes(asked as PageBackend) ? (asked as PageBackend) : 'auto');
   $('backend-choice').addEventListener('change', action('build-status', switchBackend));
@@ -302,6 +578,22 @@ async function start(): Promise<void> {
   $('sample').addEventListener('click', action('predict-status', generateSample));
   $('predict').addEventListener('click', action('predict-status', predict));
   $('train').addEventListener('click', action('train-status', trainTiny));
+  $('load-form').addEventListener('submit', (e) => {
+    e.preventDefault();
+    action('load-status', loadFromUrl)();
+  });
+  const picker = $<HTMLInputElement>('model-files');
+  picker.addEventListener('change', () => {
+    const files = Array.from(picker.files ?? []);
+    picker.value = ''; // picking the same files again loads them again
+    action('load-status', () => loadFromFiles(files))();
+  });
+  const modelDrop = $('model-drop');
+  modelDrop.addEventListener('dragover', (e) => e.preventDefault());
+  modelDrop.addEventListener('drop', (e) => {
+    e.preventDefault();
+    action('load-status', () => loadFromFiles(Array.from(e.dataTransfer?.files ?? [])))();
+  });
   const drop = $<HTMLCanvasElement>('input-canvas');
   drop.addEventListener('dragover', (e) => e.preventDefault());
   drop.addEventListener('drop', (e) => {

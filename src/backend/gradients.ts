@@ -212,6 +212,11 @@ function releasing(gradFunc: GradFunc): GradFunc {
 
 let registered = false;
 
+/** Whether {@link registerWasmGradients} ran: wasm training steps then free memory node by node. */
+export function wasmGradientsRegistered(): boolean {
+  return registered;
+}
+
 /** Installs the wasm gradients and the progressive release (idempotent; called by registerWasmKernels). */
 export function registerWasmGradients(): void {
   if (registered) return;

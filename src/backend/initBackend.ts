@@ -14,10 +14,13 @@ import { MAX_WASM_THREADS } from './wasmInfo.js';
 import { guardWasmAllocations } from './wasmGuard.js';
 import { prepareWebGPU, webgpuAdapter, type WebGPUAdapterInfo } from './webgpu.js';
 
+/** A backend {@link initBackend} can pick: a tfjs backend name, or `'auto'` for the fastest one that starts. */
 export type BackendChoice = 'auto' | 'tensorflow' | 'webgpu' | 'webgl' | 'wasm' | 'cpu';
 
+/** Every {@link BackendChoice}. */
 export const BACKEND_CHOICES: readonly BackendChoice[] = ['auto', 'tensorflow', 'webgpu', 'webgl', 'wasm', 'cpu'];
 
+/** Options of {@link initBackend}. */
 export interface InitBackendOptions {
   /**
    * Where the wasm backend finds its `.wasm` files (passed to `setWasmPaths`). Needed in browsers

@@ -45,6 +45,7 @@ const BUILDING_BLOCKS = ['BatchMatMul', 'Conv2D', 'AvgPool', 'FusedDepthwiseConv
 
 let registered = false;
 
+/** Registers this library's kernels for the `wasm` backend (training kernels and fixes; `initBackend` calls it) and returns their names. Throws when the wasm backend is not loaded. */
 export function registerWasmKernels(): string[] {
   if (registered) return WASM_KERNELS.map((k) => k.kernelName);
   if (tf.getKernel('Conv2D', WASM) === undefined) {

@@ -21,6 +21,7 @@ export function noteWasmStart(backend: object, note: StartNote): void {
   notes.set(backend, note);
 }
 
+/** What {@link wasmBackendInfo} reports about the running wasm backend. */
 export interface WasmBackendInfo {
   /** XNNPACK threads of the running wasm backend (1 = single-threaded). */
   threads: number;

@@ -9,10 +9,11 @@ import { ENCODER_ARCHITECTURES } from '../models/encoderModels.js';
 import { getModelSpec, listModels, createModel } from '../registry.js';
 import { summarize } from '../summary.js';
 import { type ArgValue, modelOptionsFromArgs, parseArgs } from './args.js';
-import { runDemo } from './demo.js';
+import { demoExitCode, runDemo } from './demo.js';
 import { predictCommand } from './predict.js';
 import { exportSmpCommand, importSmpCommand } from './smp.js';
 import { describePreprocessing, trainCommand } from './train.js';
+import { isHeightWidth, isPositiveInt } from '../util/validate.js';
 
 const HELP: Record<string, string> = {
   summary: `summary <model> [--input H,W,C] [--classes N] [--filters f1,f2,...] [--<option> value ...]
@@ -136,9 +137,7 @@ const POSITIVE_INT: Range = { integer: true, min: 1 };
 function sizeFlag(options: Options, key: string): number | [number, number] | undefined {
   const v = take(options, key);
   if (v === undefined) return undefined;
-  const ok = (x: unknown) => typeof x === 'number' && Number.isInteger(x) && x > 0;
-  if (ok(v)) return v as number;
-  if (Array.isArray(v) && v.length === 2 && v.every(ok)) return v as [number, number];
+  if (isPositiveInt(v) || isHeightWidth(v)) return v;
   throw new Error(`${flag(key)} expects a positive integer S or H,W (e.g. 256 or 256,192), got ${String(v)}`);
 }
 
@@ -263,109 +262,17 @@ async function run(argv: string[], out: (s: string) => void): Promise<number> {
   }
   const { positional, options } = parseArgs(rest);
   switch (command) {
-    case 'summary': {
-      const name = positional[0];
-      if (!name) throw new Error(`summary needs a model name; known models: ${listModels().join(', ')}`);
-      const model = createModel(name, modelOptionsFromArgs(options));
-      out(summarize(model).text);
-      const info = modelInfo(model);
-      if (info !== null) out(`Model: ${describeModelInfo(info)}`);
-      const preprocessing = modelPreprocessing(model);
-      if (preprocessing !== null) out(`Preprocessing: ${describePreprocessing(preprocessing)}`);
-      model.dispose();
-      return 0;
-    }
-    case 'train': {
-      // Every flag is read and checked before the backend starts or any image is loaded.
-      const choice = backendChoice(options);
-      const microRaw = take(options, 'microBatch');
-      const batchSize = num(options, 'batchSize', POSITIVE_INT);
-      let microBatch: number | 'auto' | undefined;
-      if (microRaw !== undefined && microRaw !== 'auto') {
-        options['microBatch'] = microRaw;
-        microBatch = num(options, 'microBatch', POSITIVE_INT);
-        if (microBatch! > (batchSize ?? 8)) throw new Error(`--micro-batch (${microBatch}) must not exceed --batch-size (${batchSize ?? 8})`);
-      } else if (microRaw === 'auto') microBatch = 'auto';
-      const fit = str(options, 'fit');
-      if (fit !== undefined && fit !== 'resize' && fit !== 'crop') throw new Error(`--fit expects resize or crop, got ${fit}`);
-      const o = {
-        model: str(options, 'model', true, 'train'),
-        images: str(options, 'images', true, 'train'),
-        masks: str(options, 'masks', true, 'train'),
-        out: str(options, 'out', true, 'train'),
-        epochs: num(options, 'epochs', POSITIVE_INT),
-        batchSize,
-        microBatch,
-        numClasses: num(options, 'classes', POSITIVE_INT) ?? num(options, 'numClasses', POSITIVE_INT),
-        size: sizeFlag(options, 'size'),
-        fit: fit as 'resize' | 'crop' | undefined,
-        maskSuffix: str(options, 'maskSuffix'),
-        normalize: normalization(options),
-        validationSplit: num(options, 'validationSplit', { min: 0, lt: 1 }),
-        seed: num(options, 'seed', { integer: true, min: 0 }),
-        learningRate: num(options, 'lr', { gt: 0 }),
-        augment: take(options, 'augment') === true,
-        overwrite: take(options, 'overwrite') === true,
-        preprocess: switchFlag(options, 'train', 'preprocess'),
-      };
-      resolveModelOrThrow(o.model);
-      const modelOptions = modelOptionsFromArgs(options);
-      await backend(choice, out);
-      await trainCommand({ ...o, modelOptions, log: out });
-      return 0;
-    }
-    case 'predict': {
-      const choice = backendChoice(options);
-      const optimize = switchFlag(options, 'predict', 'optimize') ?? true;
-      const preprocess = switchFlag(options, 'predict', 'preprocess');
-      const o = {
-        model: str(options, 'model', true, 'predict'),
-        input: str(options, 'input', true, 'predict'),
-        out: str(options, 'out', true, 'predict'),
-        tileSize: sizeFlag(options, 'tileSize'),
-        normalize: normalization(options),
-        overwrite: take(options, 'overwrite') === true,
-        optimize,
-        preprocess,
-      };
-      noLeftovers('predict', options);
-      await backend(choice, out);
-      await predictCommand({ ...o, log: out });
-      return 0;
-    }
+    case 'summary':
+      return summaryFromFlags(positional, options, out);
+    case 'train':
+      return trainFromFlags(options, out);
+    case 'predict':
+      return predictFromFlags(options, out);
+    case 'demo':
+      return demoFromFlags(options, out);
     case 'import-smp':
-    case 'export-smp': {
-      const source = positional[0];
-      if (!source || positional.length > 1) {
-        throw new Error(`${command} takes one ${command === 'import-smp' ? 'SOURCE' : 'MODEL_DIR'}, got ${positional.length}\n\n${commandHelp(command)}`);
-      }
-      const size = command === 'import-smp' ? sizeFlag(options, 'size') : undefined;
-      const o = { out: str(options, 'out', true, command), overwrite: take(options, 'overwrite') === true, log: out };
-      noLeftovers(command, options);
-      if (command === 'export-smp') {
-        await exportSmpCommand({ ...o, model: source });
-      } else {
-        await importSmpCommand({ ...o, source, size: typeof size === 'number' ? [size, size] : size });
-      }
-      return 0;
-    }
-    case 'demo': {
-      const filters = take(options, 'filters');
-      const o = {
-        out: str(options, 'out'),
-        epochs: num(options, 'epochs', POSITIVE_INT),
-        count: num(options, 'count', { integer: true, min: 2 }),
-        size: num(options, 'size', { integer: true, min: 8 }),
-        batchSize: num(options, 'batchSize', POSITIVE_INT),
-        seed: num(options, 'seed', { integer: true, min: 0 }),
-        backend: str(options, 'backend'),
-        filters: numberList(filters, 'filters'),
-        overwrite: take(options, 'overwrite') === true,
-      };
-      noLeftovers('demo', options);
-      const result = await runDemo({ ...o, log: out });
-      return result.dice >= 0.8 ? 0 : 2;
-    }
+    case 'export-smp':
+      return smpFromFlags(command, positional, options, out);
     case 'models':
       for (const name of listModels()) out(`${name.padEnd(12)} ${getModelSpec(name).description}`);
       out('');
@@ -378,6 +285,114 @@ async function run(argv: string[], out: (s: string) => void): Promise<number> {
     default:
       throw new Error(`unknown command '${command}'\n\n${USAGE}`);
   }
+}
+
+/** `summary <model> [flags]`: the layer table, the model's description and its preprocessing. */
+function summaryFromFlags(positional: string[], options: Options, out: (s: string) => void): number {
+  const name = positional[0];
+  if (!name) throw new Error(`summary needs a model name; known models: ${listModels().join(', ')}`);
+  const model = createModel(name, modelOptionsFromArgs(options));
+  out(summarize(model).text);
+  const info = modelInfo(model);
+  if (info !== null) out(`Model: ${describeModelInfo(info)}`);
+  const preprocessing = modelPreprocessing(model);
+  if (preprocessing !== null) out(`Preprocessing: ${describePreprocessing(preprocessing)}`);
+  model.dispose();
+  return 0;
+}
+
+/** `train`: every flag is read and checked before the backend starts or any image is loaded. */
+async function trainFromFlags(options: Options, out: (s: string) => void): Promise<number> {
+  const choice = backendChoice(options);
+  const microRaw = take(options, 'microBatch');
+  const batchSize = num(options, 'batchSize', POSITIVE_INT);
+  let microBatch: number | 'auto' | undefined;
+  if (microRaw !== undefined && microRaw !== 'auto') {
+    options['microBatch'] = microRaw;
+    microBatch = num(options, 'microBatch', POSITIVE_INT);
+    if (microBatch! > (batchSize ?? 8)) throw new Error(`--micro-batch (${microBatch}) must not exceed --batch-size (${batchSize ?? 8})`);
+  } else if (microRaw === 'auto') microBatch = 'auto';
+  const fit = str(options, 'fit');
+  if (fit !== undefined && fit !== 'resize' && fit !== 'crop') throw new Error(`--fit expects resize or crop, got ${fit}`);
+  const flags = {
+    model: str(options, 'model', true, 'train'),
+    images: str(options, 'images', true, 'train'),
+    masks: str(options, 'masks', true, 'train'),
+    out: str(options, 'out', true, 'train'),
+    epochs: num(options, 'epochs', POSITIVE_INT),
+    batchSize,
+    microBatch,
+    numClasses: num(options, 'classes', POSITIVE_INT) ?? num(options, 'numClasses', POSITIVE_INT),
+    size: sizeFlag(options, 'size'),
+    fit: fit as 'resize' | 'crop' | undefined,
+    maskSuffix: str(options, 'maskSuffix'),
+    normalize: normalization(options),
+    validationSplit: num(options, 'validationSplit', { min: 0, lt: 1 }),
+    seed: num(options, 'seed', { integer: true, min: 0 }),
+    learningRate: num(options, 'lr', { gt: 0 }),
+    augment: take(options, 'augment') === true,
+    overwrite: take(options, 'overwrite') === true,
+    preprocess: switchFlag(options, 'train', 'preprocess'),
+  };
+  resolveModelOrThrow(flags.model);
+  const modelOptions = modelOptionsFromArgs(options);
+  await backend(choice, out);
+  await trainCommand({ ...flags, modelOptions, log: out });
+  return 0;
+}
+
+/** `predict`: flags checked before the backend starts. */
+async function predictFromFlags(options: Options, out: (s: string) => void): Promise<number> {
+  const choice = backendChoice(options);
+  const optimize = switchFlag(options, 'predict', 'optimize') ?? true;
+  const preprocess = switchFlag(options, 'predict', 'preprocess');
+  const flags = {
+    model: str(options, 'model', true, 'predict'),
+    input: str(options, 'input', true, 'predict'),
+    out: str(options, 'out', true, 'predict'),
+    tileSize: sizeFlag(options, 'tileSize'),
+    normalize: normalization(options),
+    overwrite: take(options, 'overwrite') === true,
+    optimize,
+    preprocess,
+  };
+  noLeftovers('predict', options);
+  await backend(choice, out);
+  await predictCommand({ ...flags, log: out });
+  return 0;
+}
+
+/** `demo`: exit code 0 when the demo reaches validation Dice 0.8, else 2. */
+async function demoFromFlags(options: Options, out: (s: string) => void): Promise<number> {
+  const filters = take(options, 'filters');
+  const flags = {
+    out: str(options, 'out'),
+    epochs: num(options, 'epochs', POSITIVE_INT),
+    count: num(options, 'count', { integer: true, min: 2 }),
+    size: num(options, 'size', { integer: true, min: 8 }),
+    batchSize: num(options, 'batchSize', POSITIVE_INT),
+    seed: num(options, 'seed', { integer: true, min: 0 }),
+    backend: str(options, 'backend'),
+    filters: numberList(filters, 'filters'),
+    overwrite: take(options, 'overwrite') === true,
+  };
+  noLeftovers('demo', options);
+  const result = await runDemo({ ...flags, log: out });
+  return demoExitCode(result.dice);
+}
+
+/** `import-smp SOURCE --out DIR` and `export-smp MODEL_DIR --out DIR`. */
+async function smpFromFlags(command: 'import-smp' | 'export-smp', positional: string[], options: Options, out: (s: string) => void): Promise<number> {
+  const source = positional[0];
+  if (!source || positional.length > 1) {
+    throw new Error(`${command} takes one ${command === 'import-smp' ? 'SOURCE' : 'MODEL_DIR'}, got ${positional.length}\n\n${commandHelp(command)}`);
+  }
+  const size = command === 'import-smp' ? sizeFlag(options, 'size') : undefined;
+  const flags = { out: str(options, 'out', true, command), overwrite: take(options, 'overwrite') === true, log: out };
+  noLeftovers(command, options);
+  if (command === 'export-smp') await exportSmpCommand({ ...flags, model: source });
+  else await importSmpCommand({ ...flags, source, size: typeof size === 'number' ? [size, size] : size });
+  return 0;
 }
 
 /** An unknown model name fails before anything is loaded. */

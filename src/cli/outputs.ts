@@ -3,8 +3,9 @@
  * unless `--overwrite` is given, a run never writes into (or reads from) its own inputs, and a run
  * that fails leaves no empty folder behind.
  */
-import { mkdir, readdir, rename, rm, rmdir, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, rm, rmdir } from 'node:fs/promises';
 import { dirname, join, relative, resolve, sep } from 'node:path';
+import { pathKind } from '../io/nodeFiles.js';
 
 async function entries(dir: string): Promise<string[] | null> {
   try {
@@ -20,14 +21,6 @@ async function entries(dir: string): Promise<string[] | null> {
 export function isInside(inner: string, outer: string): boolean {
   const rel = relative(resolve(outer), resolve(inner));
   return rel === '' || (!rel.startsWith('..') && !rel.startsWith(sep) && !/^[a-zA-Z]:/.test(rel));
-}
-
-async function isDirectory(path: string): Promise<boolean> {
-  try {
-    return (await stat(path)).isDirectory();
-  } catch {
-    return false;
-  }
 }
 
 export interface OutputFolderOptions {
@@ -56,7 +49,7 @@ export interface OutputFolder {
 export async function prepareOutputFolder(dir: string, options: OutputFolderOptions): Promise<OutputFolder> {
   const { command } = options;
   for (const input of options.inputs ?? []) {
-    if ((await isDirectory(input)) && isInside(dir, input)) {
+    if ((await pathKind(input)) === 'directory' && isInside(dir, input)) {
       throw new Error(
         `${command}: the output folder ${dir} is ${resolve(dir) === resolve(input) ? 'the' : 'inside the'} input folder ${input}; ` +
           'the run would mix its outputs with its inputs (and read them back next time). Choose an output folder outside it.',
@@ -96,14 +89,3 @@ export async function prepareOutputFolder(dir: string, options: OutputFolderOpti
   };
 }
 
-/** Writes a file atomically (a temporary name in the same folder, then a rename). */
-export async function writeFileAtomic(path: string, data: string | Uint8Array): Promise<void> {
-  const tmp = join(dirname(path), `.${Date.now().toString(36)}-${process.pid}-${Math.random().toString(36).slice(2)}.tmp`);
-  try {
-    await writeFile(tmp, data);
-    await rename(tmp, path);
-  } catch (e) {
-    await rm(tmp, { force: true });
-    throw e;
-  }
-}

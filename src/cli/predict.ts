@@ -1,5 +1,5 @@
 /** `segmentation-models-tfjs predict`: masks and colour overlays for an image or a folder. */
-import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { basename, dirname, extname, join, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { explainWasmFailure } from '../backend/recover.js';
@@ -11,6 +11,7 @@ import { optimizeForInference } from '../inference/optimize.js';
 import { describeModelInfo, finalOutputIndex, modelInfo } from '../models/info.js';
 import { predictTiled } from '../inference/tiled.js';
 import { inputPreprocessor, modelPreprocessing } from '../encoders/preprocess.js';
+import { pathKind } from '../io/nodeFiles.js';
 import { prepareOutputFolder } from './outputs.js';
 import { loadCliModel } from './smp.js';
 import { describePreprocessing, TRAINING_RECORD, type TrainingRecord } from './train.js';
@@ -63,16 +64,10 @@ function scaledSize(scale: TrainingScale, h: number, w: number): [number, number
   return [Math.max(1, Math.round(h * scale.sy)), Math.max(1, Math.round(w * scale.sx))];
 }
 
-async function isDirectory(path: string): Promise<boolean> {
-  try {
-    return (await stat(path)).isDirectory();
-  } catch {
-    throw new Error(`predict: ${path} does not exist`);
-  }
-}
-
 async function listInputs(input: string): Promise<string[]> {
-  if (!(await isDirectory(input))) return [input];
+  const kind = await pathKind(input);
+  if (kind === null) throw new Error(`predict: ${input} does not exist`);
+  if (kind === 'file') return [input];
   const files = (await readdir(input)).filter((f) => !f.startsWith('.') && IMAGE_EXT.has(extname(f).toLowerCase())).sort();
   if (files.length === 0) throw new Error(`predict: no .png/.jpg/.jpeg images in ${input}`);
   return files.map((f) => join(input, f));
@@ -90,13 +85,13 @@ async function readRecord(modelDir: string): Promise<TrainingRecord | undefined>
  * Predicts every input image with overlap-tile inference (any image size), and writes the class
  * mask (binary: 0/255; multi-class: the class id) and a colour overlay as PNG.
  */
-export async function predictCommand(o: PredictCommandOptions): Promise<string[]> {
-  const log = o.log ?? console.log;
-  const inputs = await listInputs(o.input);
+export async function predictCommand(options: PredictCommandOptions): Promise<string[]> {
+  const log = options.log ?? console.log;
+  const inputs = await listInputs(options.input);
   // Plan every output before reading the model or writing anything.
   const planned = inputs.map((file) => {
     const stem = basename(file, extname(file));
-    return { file, mask: join(o.out, `${stem}_mask.png`), overlay: join(o.out, `${stem}_overlay.png`) };
+    return { file, mask: join(options.out, `${stem}_mask.png`), overlay: join(options.out, `${stem}_overlay.png`) };
   });
   const inputPaths = new Set(inputs.map((f) => resolve(f)));
   const byOutput = new Map<string, string>();
@@ -112,9 +107,9 @@ export async function predictCommand(o: PredictCommandOptions): Promise<string[]
       byOutput.set(resolve(target), p.file);
     }
   }
-  const folder = await prepareOutputFolder(o.out, { command: 'predict', overwrite: o.overwrite, inputs: [o.input] });
+  const folder = await prepareOutputFolder(options.out, { command: 'predict', overwrite: options.overwrite, inputs: [options.input] });
   try {
-    return await predictInto(o, planned, log);
+    return await predictInto(options, planned, log);
   } catch (e) {
     await folder.cleanup();
     throw e;
@@ -122,28 +117,28 @@ export async function predictCommand(o: PredictCommandOptions): Promise<string[]
 }
 
 async function predictInto(
-  o: PredictCommandOptions, planned: { file: string; mask: string; overlay: string }[], log: (line: string) => void,
+  options: PredictCommandOptions, planned: { file: string; mask: string; overlay: string }[], log: (line: string) => void,
 ): Promise<string[]> {
-  const { model: loaded, modelJson, smp } = await loadCliModel(o.model);
+  const { model: loaded, modelJson, smp } = await loadCliModel(options.model);
   // Optimised once here; predictTiled then gets optimize: false.
-  const model = o.optimize === false ? loaded : optimizeForInference(loaded);
+  const model = options.optimize === false ? loaded : optimizeForInference(loaded);
   if (model !== loaded) loaded.dispose();
   const record = modelJson === null ? undefined : await readRecord(dirname(modelJson));
-  const normalize = o.normalize ?? record?.normalize ?? 'unit';
+  const normalize = options.normalize ?? record?.normalize ?? 'unit';
   const channels = model.inputs[0]!.shape[3];
   if (channels !== 1 && channels !== 3) throw new Error(`predict: models with ${channels} input channels are not supported (1 or 3)`);
   const [, mh, mw] = model.inputs[0]!.shape;
   const info = modelInfo(model);
   if (info !== null) log(`model: ${describeModelInfo(info)}`);
   // A training record written before records had `preprocessing` comes from a plain model.
-  const preprocess = o.preprocess ?? (record === undefined || record.preprocessing !== null);
+  const preprocess = options.preprocess ?? (record === undefined || record.preprocessing !== null);
   const normalizeInput = inputPreprocessor(model, preprocess, 'predict');
   const stats = modelPreprocessing(model);
   if (normalizeInput !== null && stats !== null) log(`preprocessing: ${describePreprocessing(stats)}`);
   const final = finalOutputIndex(model);
   const scale = trainingScale(record);
   // Variable-size models tile at the size they were trained at.
-  const tileSize = o.tileSize ?? (mh == null || mw == null ? record?.size ?? (smp ? SMP_TILE_SIZE : undefined) : undefined);
+  const tileSize = options.tileSize ?? (mh == null || mw == null ? record?.size ?? (smp ? SMP_TILE_SIZE : undefined) : undefined);
   const written: string[] = [];
   try {
     for (const { file, mask: maskFile, overlay: overlayFile } of planned) {

@@ -9,7 +9,8 @@ import { createModel, resolveModelName } from '../registry.js';
 import { formatCount, paramCounts } from '../summary.js';
 import { trainingCurveSvg } from '../training/curve.js';
 import { train, type EpochLogs, type TrainResult } from '../training/train.js';
-import { prepareOutputFolder, writeFileAtomic } from './outputs.js';
+import { writeFileAtomic } from '../io/nodeFiles.js';
+import { prepareOutputFolder } from './outputs.js';
 
 /** What `train` records next to the model so `predict` preprocesses images the same way. */
 export interface TrainingRecord {
@@ -73,14 +74,14 @@ export interface TrainCommandOptions {
   log?: (line: string) => void;
 }
 
-export async function trainCommand(o: TrainCommandOptions): Promise<{ result: TrainResult; record: TrainingRecord }> {
-  const log = o.log ?? console.log;
-  const name = resolveModelName(o.model);
-  const folder = await prepareOutputFolder(o.out, {
-    command: 'train', overwrite: o.overwrite, inputs: [o.images, o.masks], ownFiles: TRAIN_OUTPUT_FILES,
+export async function trainCommand(options: TrainCommandOptions): Promise<{ result: TrainResult; record: TrainingRecord }> {
+  const log = options.log ?? console.log;
+  const name = resolveModelName(options.model);
+  const folder = await prepareOutputFolder(options.out, {
+    command: 'train', overwrite: options.overwrite, inputs: [options.images, options.masks], ownFiles: TRAIN_OUTPUT_FILES,
   });
   try {
-    return await trainInto(o, name, log);
+    return await trainInto(options, name, log);
   } catch (e) {
     await folder.cleanup();
     throw e;
@@ -88,26 +89,26 @@ export async function trainCommand(o: TrainCommandOptions): Promise<{ result: Tr
 }
 
 async function trainInto(
-  o: TrainCommandOptions, name: string, log: (line: string) => void,
+  options: TrainCommandOptions, name: string, log: (line: string) => void,
 ): Promise<{ result: TrainResult; record: TrainingRecord }> {
-  const numClasses = o.numClasses ?? 1;
-  const normalize = o.normalize ?? 'unit';
-  const fit = o.fit ?? 'resize';
+  const numClasses = options.numClasses ?? 1;
+  const normalize = options.normalize ?? 'unit';
+  const fit = options.fit ?? 'resize';
   const samples = await loadSegmentationSamples({
-    images: o.images,
-    masks: o.masks,
-    maskSuffix: o.maskSuffix,
+    images: options.images,
+    masks: options.masks,
+    maskSuffix: options.maskSuffix,
     numClasses,
-    size: o.size,
+    size: options.size,
     fit,
     normalize,
   });
   const { height, width, channels } = samples[0]!;
   const first = samples[0]!.sourceSize;
   const sourceSize = first && samples.every((s) => s.sourceSize?.[0] === first[0] && s.sourceSize[1] === first[1]) ? first : null;
-  const modelOptions = { ...o.modelOptions, inputShape: [height, width, channels], numClasses };
+  const modelOptions = { ...options.modelOptions, inputShape: [height, width, channels], numClasses };
   const model = createModel(name, modelOptions);
-  const preprocessing = o.preprocess === false ? null : modelPreprocessing(model);
+  const preprocessing = options.preprocess === false ? null : modelPreprocessing(model);
   if (preprocessing !== null && normalize !== 'unit') {
     model.dispose();
     throw new Error(
@@ -120,8 +121,8 @@ async function trainInto(
     out[1] !== height || out[2] !== width ? [out[1] as number, out[2] as number] : undefined;
   const data = createSegmentationDataset(samples, {
     numClasses,
-    validationSplit: o.validationSplit ?? 0.2,
-    seed: o.seed ?? 0,
+    validationSplit: options.validationSplit ?? 0.2,
+    seed: options.seed ?? 0,
     outputSize,
   });
   log(
@@ -131,7 +132,7 @@ async function trainInto(
   const info = modelInfo(model);
   if (info !== null && info.encoder !== PLAIN_ENCODER) log(`model: ${describeModelInfo(info)}`);
   if (preprocessing !== null) log(`preprocessing: ${describePreprocessing(preprocessing)}`);
-  const batchSize = o.batchSize ?? 8;
+  const batchSize = options.batchSize ?? 8;
   const record = (history: EpochLogs[], result?: TrainResult, microBatch?: number): TrainingRecord => {
     const bestEpoch = result?.bestEpoch ?? history.reduce((b, h, i) => (h.best ? i : b), -1);
     const best = history[bestEpoch];
@@ -158,20 +159,20 @@ async function trainInto(
   const writeRunFiles = async (result?: TrainResult): Promise<TrainingRecord> => {
     const r = record(history, result, microBatch);
     // Written after each best checkpoint, so the folder's model and training.json always agree.
-    await writeFileAtomic(join(o.out, TRAINING_RECORD), JSON.stringify(r, null, 2));
-    await writeFileAtomic(join(o.out, 'training-curve.svg'), trainingCurveSvg(history, `${name} training`));
-    await writeFileAtomic(join(o.out, 'history.json'), JSON.stringify(history, null, 2));
+    await writeFileAtomic(join(options.out, TRAINING_RECORD), JSON.stringify(r, null, 2));
+    await writeFileAtomic(join(options.out, 'training-curve.svg'), trainingCurveSvg(history, `${name} training`));
+    await writeFileAtomic(join(options.out, 'history.json'), JSON.stringify(history, null, 2));
     return r;
   };
   let result: TrainResult;
   try {
     result = await train(model, data, {
-      epochs: o.epochs ?? 20,
+      epochs: options.epochs ?? 20,
       batchSize,
-      microBatch: o.microBatch ?? 'auto',
-      optimizer: tf.train.adam(o.learningRate ?? 1e-3),
-      augment: o.augment ? { flip: true, rotate90: true } : undefined,
-      checkpointDir: o.out,
+      microBatch: options.microBatch ?? 'auto',
+      optimizer: tf.train.adam(options.learningRate ?? 1e-3),
+      augment: options.augment ? { flip: true, rotate90: true } : undefined,
+      checkpointDir: options.out,
       overwrite: true, // the folder was checked (and cleared with --overwrite) above
       preprocess: preprocessing !== null,
       log,
@@ -191,7 +192,7 @@ async function trainInto(
   }
   if (result.monitor === 'loss' && result.bestEpoch < 0) throw new Error('train: no epoch finished');
   const finalRecord = await writeRunFiles(result);
-  log(`best epoch ${result.bestEpoch + 1} (${result.monitor} ${result.bestScore.toFixed(4)}); model saved to ${o.out}/model.json`);
+  log(`best epoch ${result.bestEpoch + 1} (${result.monitor} ${result.bestScore.toFixed(4)}); model saved to ${options.out}/model.json`);
   return { result, record: finalRecord };
 }
 

@@ -45,6 +45,7 @@ export interface DatasetOptions extends TargetOptions {
   seed?: number;
 }
 
+/** Options of `SegmentationDataset.batches`. */
 export interface BatchOptions {
   /** Which split to iterate. Default 'train'. */
   split?: 'train' | 'validation';
@@ -225,6 +226,7 @@ export class SegmentationDataset {
 
   /** Number of batches `batches()` yields for a split. */
   numBatches(batchSize: number, split: 'train' | 'validation' = 'train', dropRemainder = false): number {
+    checkInteger('numBatches', 'batchSize', batchSize);
     const n = this[split].length;
     return dropRemainder ? Math.floor(n / batchSize) : Math.ceil(n / batchSize);
   }

@@ -9,6 +9,7 @@ import { checkSeed, createRng, type Rng } from './rng.js';
 import type { SegmentationSample } from './sample.js';
 import { checkFiniteNumber, checkInteger, checkOneOf, checkSize, invalid, isInteger } from '../util/validate.js';
 
+/** Options of {@link syntheticCells}. */
 export interface SyntheticCellsOptions {
   /** Number of images. */
   count: number;

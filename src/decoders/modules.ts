@@ -5,7 +5,7 @@
  * names under the same prefix that no parameter key can take (`….relu`, `….concat`, `….upsample`).
  */
 import * as tf from '@tensorflow/tfjs';
-import { isPositiveInt } from '../models/options.js';
+import { checkOneOf, checkOptionalBoolean, isPositiveInt } from '../util/validate.js';
 import { RESIZE_INTERPOLATIONS, Resize2D, type ResizeInterpolation } from '../layers/resize.js';
 
 /** The decoder options of segmentation_models.pytorch's Unet / UnetPlusPlus. */
@@ -26,6 +26,7 @@ export interface SmpDecoderOptions {
   decoderCenterBlock?: boolean;
 }
 
+/** The option keys of {@link SmpDecoderOptions}. */
 export const SMP_DECODER_OPTION_KEYS: readonly (keyof SmpDecoderOptions)[] = [
   'decoderChannels',
   'decoderBatchNorm',
@@ -33,6 +34,7 @@ export const SMP_DECODER_OPTION_KEYS: readonly (keyof SmpDecoderOptions)[] = [
   'decoderCenterBlock',
 ];
 
+/** {@link SmpDecoderOptions} with every default filled in (`resolveSmpDecoderOptions`). */
 export type ResolvedSmpDecoderOptions = Required<SmpDecoderOptions>;
 
 /** SMP's default `decoder_channels`. */
@@ -61,15 +63,9 @@ export function resolveSmpDecoderOptions(
   }
   const decoderBatchNorm = options.decoderBatchNorm ?? true;
   const decoderCenterBlock = options.decoderCenterBlock ?? defaults.decoderCenterBlock ?? false;
-  for (const [key, value] of [['decoderBatchNorm', decoderBatchNorm], ['decoderCenterBlock', decoderCenterBlock]] as const) {
-    if (typeof value !== 'boolean') throw new Error(`${model}: ${key} must be true or false, got ${String(value)}`);
-  }
-  const decoderInterpolation = options.decoderInterpolation ?? 'nearest';
-  if (!RESIZE_INTERPOLATIONS.includes(decoderInterpolation)) {
-    throw new Error(
-      `${model}: decoderInterpolation must be one of ${RESIZE_INTERPOLATIONS.join(', ')}, got '${String(decoderInterpolation)}'`,
-    );
-  }
+  checkOptionalBoolean(model, 'decoderBatchNorm', decoderBatchNorm);
+  checkOptionalBoolean(model, 'decoderCenterBlock', decoderCenterBlock);
+  const decoderInterpolation = checkOneOf(model, 'decoderInterpolation', options.decoderInterpolation ?? 'nearest', RESIZE_INTERPOLATIONS);
   return { decoderChannels: [...decoderChannels], decoderBatchNorm, decoderInterpolation, decoderCenterBlock };
 }
 

@@ -58,7 +58,7 @@ export function unet3PlusDecoder(pyramid: FeaturePyramid, opts: UNet3PlusDecoder
     dropout: opts.dropout,
     kernelInitializer: opts.kernelInitializer,
   };
-  const unit = (x: tf.SymbolicTensor, filters: number, name: string) =>
+  const convUnit = (x: tf.SymbolicTensor, filters: number, name: string) =>
     convBlock(x, { ...layers, batchNormEpsilon: opts.batchNormEpsilon, filters, convs: 1, padding: 'same', name });
   const pool = (x: tf.SymbolicTensor, factor: number, name: string) =>
     tf.layers.maxPooling2d({ poolSize: factor, strides: factor, padding: 'same', name }).apply(x) as tf.SymbolicTensor;
@@ -72,16 +72,16 @@ export function unet3PlusDecoder(pyramid: FeaturePyramid, opts: UNet3PlusDecoder
     for (let s = 1; s <= n; s++) {
       if (s < d) {
         const tag = `dec${d}_enc${s}`;
-        parts.push(unit(pool(enc[s]!, 2 ** (d - s), `${tag}_pool`), opts.catChannels, tag));
+        parts.push(convUnit(pool(enc[s]!, 2 ** (d - s), `${tag}_pool`), opts.catChannels, tag));
       } else if (s === d) {
-        parts.push(unit(enc[s]!, opts.catChannels, `dec${d}_enc${s}`));
+        parts.push(convUnit(enc[s]!, opts.catChannels, `dec${d}_enc${s}`));
       } else {
         const tag = `dec${d}_dec${s}`;
-        parts.push(unit(upsampleBy(dec[s]!, 2 ** (s - d), 'bilinear', `${tag}_up`), opts.catChannels, tag));
+        parts.push(convUnit(upsampleBy(dec[s]!, 2 ** (s - d), 'bilinear', `${tag}_up`), opts.catChannels, tag));
       }
     }
     const cat = tf.layers.concatenate({ axis: -1, name: `dec${d}_concat` }).apply(parts) as tf.SymbolicTensor;
-    dec[d] = unit(cat, opts.catChannels * n, `dec${d}_fuse`);
+    dec[d] = convUnit(cat, opts.catChannels * n, `dec${d}_fuse`);
   }
   return { stages: dec.slice(1), strides: pyramid.strides.slice(opts.firstFeature) };
 }

@@ -16,7 +16,7 @@ export interface ConvEncoderNaming {
 }
 
 /** The naming schemes of the library's models. */
-export const CONV_ENCODER_NAMING = {
+export const CONV_ENCODER_NAMING: Readonly<Record<'unet' | 'unetPlusPlus' | 'unet3Plus', ConvEncoderNaming>> = {
   /** UNet and padded UNet: `enc{level}` … `bottleneck`, pools `pool{level}`. */
   unet: {
     block: (level, depth) => (level === depth ? 'bottleneck' : `enc${level}`),
@@ -35,7 +35,7 @@ export const CONV_ENCODER_NAMING = {
     pool: (level) => `pool${level + 1}`,
     poolPadding: 'same',
   },
-} satisfies Record<string, ConvEncoderNaming>;
+};
 
 /** Options of {@link convBlockEncoder}. */
 export interface ConvEncoderOptions extends ConvLayerOptions {

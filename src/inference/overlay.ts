@@ -54,6 +54,7 @@ export async function classMapAsync(pred: tf.Tensor, threshold = 0.5): Promise<C
   }
 }
 
+/** The background image of {@link overlayMask}. */
 export interface OverlayImage {
   /** Float pixels in [0, 1], channel-last. */
   data: ArrayLike<number>;

@@ -15,6 +15,7 @@ import { checkInteger, checkOptionalBoolean, checkSize } from '../util/validate.
 import { finalPrediction } from './finalPrediction.js';
 import { optimizeForInference } from './optimize.js';
 
+/** Options of {@link predictTiled}. */
 export interface TiledOptions {
   /**
    * Input tile size fed to the model ([height, width] or a square side). Default: the model's

@@ -19,8 +19,10 @@ import { fetchPretrainedFile, fetchWeights, type PretrainedFileOptions, type Wei
  */
 export type EncoderWeights = string | URL | Uint8Array | ArrayBuffer | Blob;
 
+/** Options of `loadEncoderWeights`: those of `fetchPretrainedFile` (cache folder, Hub URL, progress, checksum, headers, ...). */
 export type LoadEncoderWeightsOptions = PretrainedFileOptions;
 
+/** What `loadEncoderWeights` loaded, skipped and adapted. */
 export interface LoadEncoderWeightsResult {
   /** Where the weights came from (the URL of a tag, a path, 'the given bytes', ...). */
   source: string;

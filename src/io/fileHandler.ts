@@ -11,20 +11,14 @@
 import { mkdir, mkdtemp, open, readFile, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
+import { pathKind } from './nodeFiles.js';
 
+/** The URL scheme of this library's Node file-system model handler (`file://`). */
 export const FILE_SCHEME = 'file://';
 const MODEL_JSON = 'model.json';
 const WEIGHTS_BIN = 'weights.bin';
 
 const DTYPE_BYTES: Record<string, number> = { float32: 4, int32: 4, bool: 1, complex64: 8, uint8: 1, uint16: 2, float16: 2 };
-
-async function isDirectory(p: string): Promise<boolean> {
-  try {
-    return (await stat(p)).isDirectory();
-  } catch {
-    return false;
-  }
-}
 
 function expectedWeightBytes(specs: tf.io.WeightsManifestEntry[]): number | null {
   let total = 0;
@@ -86,7 +80,7 @@ async function saveAtomically(dir: string, files: [string, Uint8Array | string][
         // Created meanwhile by someone else: move file by file below.
       }
     }
-    if (!(await isDirectory(target))) throw new Error(`file:// save: ${dir} exists and is not a directory.`);
+    if ((await pathKind(target)) !== 'directory') throw new Error(`file:// save: ${dir} exists and is not a directory.`);
     for (const [name] of files) {
       try {
         await rename(join(stage, name), join(target, name));
@@ -167,7 +161,7 @@ class FileSystemHandler implements tf.io.IOHandler {
   }
 
   async load(): Promise<tf.io.ModelArtifacts> {
-    const jsonPath = (await isDirectory(this.path)) ? join(this.path, MODEL_JSON) : this.path;
+    const jsonPath = (await pathKind(this.path)) === 'directory' ? join(this.path, MODEL_JSON) : this.path;
     const text = (await readNamed(jsonPath, 'model JSON file')).toString('utf8');
     let modelJSON: tf.io.ModelJSON;
     try {

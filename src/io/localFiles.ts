@@ -10,6 +10,7 @@
 export interface ProgressStream {
   isTTY?: boolean;
   columns?: number;
+  /** Writes text (a progress line or bar). */
   write(text: string): unknown;
 }
 

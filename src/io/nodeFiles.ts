@@ -9,30 +9,38 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { registerLocalFileAccess, type LocalFileAccess } from './localFiles.js';
 
+/** What is at `path`: a directory, a file (anything else that exists), or nothing (`null`). */
+export async function pathKind(path: string): Promise<'directory' | 'file' | null> {
+  try {
+    return (await stat(path)).isDirectory() ? 'directory' : 'file';
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Writes a file atomically: to a temporary name next to it, then renamed over it, so a reader
+ * never sees a half-written file. Creates the folder if needed.
+ */
+export async function writeFileAtomic(path: string, data: string | Uint8Array): Promise<void> {
+  await mkdir(dirname(path), { recursive: true });
+  const temp = `${path}.${process.pid}-${randomBytes(6).toString('hex')}.partial`;
+  try {
+    await writeFile(temp, data);
+    await rename(temp, path);
+  } catch (e) {
+    await rm(temp, { force: true });
+    throw e;
+  }
+}
+
 export const nodeFileAccess: LocalFileAccess = {
   async readFile(path) {
     const b = await readFile(path);
     return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
   },
-  async kind(path) {
-    try {
-      const s = await stat(path);
-      return s.isDirectory() ? 'directory' : 'file';
-    } catch {
-      return null;
-    }
-  },
-  async writeFileAtomic(path, bytes) {
-    await mkdir(dirname(path), { recursive: true });
-    const temp = `${path}.${process.pid}-${randomBytes(6).toString('hex')}.partial`;
-    try {
-      await writeFile(temp, bytes);
-      await rename(temp, path);
-    } catch (e) {
-      await rm(temp, { force: true });
-      throw e;
-    }
-  },
+  kind: pathKind,
+  writeFileAtomic,
   fileUrlToPath: (url) => fileURLToPath(url),
   join: (...parts) => join(...parts),
   resolve: (path) => resolve(path),

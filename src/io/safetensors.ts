@@ -43,6 +43,7 @@ export interface SafetensorsHeaderEntry {
   dataOffsets: [number, number];
 }
 
+/** The parsed header of a safetensors file: its length, entries and metadata. */
 export interface SafetensorsHeader {
   /** Header length in bytes as stored in the first 8 bytes (the data section starts at 8 + this). */
   headerLength: number;
@@ -51,6 +52,7 @@ export interface SafetensorsHeader {
   metadata: Record<string, string> | null;
 }
 
+/** Options of {@link readSafetensors}. */
 export interface ReadSafetensorsOptions {
   /** Largest accepted header, in bytes (default 100 000 000, the reference implementation's cap). */
   maxHeaderBytes?: number;
@@ -83,6 +85,7 @@ export interface SafetensorsInput {
   dtype?: SafetensorsDtype;
 }
 
+/** The tensors {@link writeSafetensors} writes, by name: a Map or a plain object. */
 export type SafetensorsInputs =
   | Map<string, SafetensorsInput | tf.Tensor>
   | Record<string, SafetensorsInput | tf.Tensor>;

@@ -7,7 +7,9 @@ import { readSafetensors, type ReadSafetensorsOptions, type SafetensorsTensor } 
 import { localFileAccess } from './localFiles.js';
 import { fetchWeights, readLocal, type FetchWeightsOptions, type WeightsSource } from './weightsCache.js';
 
+/** The config file of SMP's `save_pretrained` folder. */
 export const SMP_CONFIG_FILE = 'config.json';
+/** The weights file of SMP's `save_pretrained` folder. */
 export const SMP_WEIGHTS_FILE = 'model.safetensors';
 
 /** An in-memory checkpoint, e.g. two `File`s dropped on a page. */
@@ -25,6 +27,7 @@ export interface SmpCheckpointFiles {
  */
 export type SmpCheckpointSource = string | URL | SmpCheckpointFiles;
 
+/** An SMP checkpoint as read by {@link readSmpCheckpoint}: its config and weights. */
 export interface SmpCheckpoint {
   /** The parsed config.json. */
   config: Record<string, unknown>;
@@ -36,6 +39,7 @@ export interface SmpCheckpoint {
   from: { config: string; weights: string };
 }
 
+/** Options of {@link readSmpCheckpoint}. */
 export interface ReadSmpCheckpointOptions extends FetchWeightsOptions {
   /** Options for parsing model.safetensors. */
   safetensors?: ReadSafetensorsOptions;

@@ -37,6 +37,7 @@ export const SMP_CONFIG_DEFAULTS: Readonly<Record<string, unknown>> = Object.fre
 const ACTIVATIONS: Record<string, SmpFinalActivation> = { identity: 'linear', sigmoid: 'sigmoid', softmax2d: 'softmax', softmax: 'softmax' };
 const INTERPOLATIONS = ['nearest', 'bilinear'] as const;
 
+/** The `finalActivation` of an imported model (SMP's `activation`: null / identity → linear, sigmoid, softmax2d / softmax → softmax). */
 export type SmpFinalActivation = 'linear' | 'sigmoid' | 'softmax';
 
 /** A validated SMP config, in this library's terms. */
@@ -169,6 +170,7 @@ export function parseSmpConfig(config: Record<string, unknown>): SmpModelConfig 
   };
 }
 
+/** Options of the model built from an SMP config (`smpConfigToModelOptions`, `loadSmpModel`). */
 export interface SmpModelOptions {
   /**
    * `[H, W]` or `[H, W, C]` (C must be the config's `in_channels`); `null` for a variable size.

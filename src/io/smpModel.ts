@@ -59,6 +59,7 @@ function compareWithLayout(model: tf.LayersModel, layout: readonly SmpLayoutEntr
 // ---------------------------------------------------------------------------------------------
 // Import
 
+/** What `smpCheckpointToModel` returns: the model and how every tensor of the checkpoint was used. */
 export interface SmpImportResult {
   model: tf.LayersModel;
   /** Keys loaded into the model. */
@@ -137,6 +138,7 @@ export function smpCheckpointToModel(checkpoint: SmpCheckpoint, options: SmpMode
   }
 }
 
+/** Options of `loadSmpModel`: how to read the files (`readSmpCheckpoint`) and the model's input shape and name. */
 export interface LoadSmpModelOptions extends ReadSmpCheckpointOptions, SmpModelOptions {}
 
 /**
@@ -163,6 +165,7 @@ export async function loadSmpModel(source: SmpCheckpointSource, options: LoadSmp
 // ---------------------------------------------------------------------------------------------
 // Export
 
+/** Options of `smpModelFiles` (and `saveSmpModel`). */
 export interface SmpModelFilesOptions {
   /**
    * The config's `encoder_weights`. Default: the imported checkpoint's value, else `null` (every
@@ -275,6 +278,7 @@ export function smpModelFiles(model: tf.LayersModel, options: SmpModelFilesOptio
   return { config: pythonJsonDumps(config), weights: writeSafetensors(tensors) };
 }
 
+/** Options of `saveSmpModel`. */
 export interface SaveSmpModelOptions extends SmpModelFilesOptions {
   /** Replace an existing config.json / model.safetensors in `dir`. Default false: refuse. */
   overwrite?: boolean;

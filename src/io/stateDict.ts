@@ -179,6 +179,7 @@ export function modelStateDict(model: tf.LayersModel): StateDict {
   return out;
 }
 
+/** Options of {@link loadStateDict}. */
 export interface LoadStateDictOptions {
   /**
    * Default true: every key of the model must be present and every key of `stateDict` must belong
@@ -188,6 +189,7 @@ export interface LoadStateDictOptions {
   strict?: boolean;
 }
 
+/** What {@link loadStateDict} did: the keys it wrote and those it skipped. */
 export interface LoadStateDictResult {
   /** Keys written into the model. */
   loaded: string[];

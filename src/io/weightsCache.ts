@@ -22,14 +22,18 @@
 import { isNotFound, localFileAccess, type LocalFileAccess, type ProgressStream } from './localFiles.js';
 import { sha256Hex } from './sha256.js';
 
+/** The Hugging Face Hub, where pretrained encoder weights are fetched from by default. */
 export const DEFAULT_HUB_URL = 'https://huggingface.co';
+/** Environment variable that overrides {@link DEFAULT_HUB_URL} (a mirror or a local server). */
 export const HUB_URL_ENV = 'SMTF_HUB_URL';
+/** Environment variable that sets the weights cache folder (Node). */
 export const CACHE_DIR_ENV = 'SMTF_CACHE_DIR';
 const CACHE_FOLDER = 'segmentation-models-tfjs';
 const BROWSER_CACHE_NAME = 'segmentation-models-tfjs-weights';
 const MAX_REDIRECTS = 10;
 const PROGRESS_INTERVAL_MS = 200;
 
+/** Progress of a weights download, passed to the `onProgress` callback. */
 export interface DownloadProgress {
   url: string;
   /** Bytes received so far. */
@@ -41,6 +45,7 @@ export interface DownloadProgress {
 /** A source of weight bytes: URL, local path or `file://` URL (Node), bytes, or a Blob / File. */
 export type WeightsSource = string | URL | Uint8Array | ArrayBuffer | Blob;
 
+/** Options of {@link fetchWeights}: cache, progress and checksum. */
 export interface FetchWeightsOptions {
   /** Cache folder (Node). Default: `$SMTF_CACHE_DIR`, `$XDG_CACHE_HOME/segmentation-models-tfjs`, `~/.cache/segmentation-models-tfjs`. */
   cacheDir?: string;
@@ -66,6 +71,7 @@ export interface FetchWeightsOptions {
   fetch?: typeof fetch;
 }
 
+/** Where a pretrained weights file lives on the Hub: repository, revision, file and checksum. */
 export interface PretrainedFileSpec {
   /** Hub repository, `owner/name`. */
   repoId: string;
@@ -75,6 +81,7 @@ export interface PretrainedFileSpec {
   filename: string;
 }
 
+/** Options of {@link fetchPretrainedFile}. */
 export interface PretrainedFileOptions extends FetchWeightsOptions {
   /** Hub base URL. Default: `$SMTF_HUB_URL`, else https://huggingface.co. */
   hubUrl?: string;

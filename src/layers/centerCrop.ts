@@ -1,8 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { uniqueLayerName } from './naming.js';
 
-type Shape = (number | null)[];
-
 /**
  * The UNet "copy and crop": crops the first input (a skip feature map, NHWC) to the spatial size of
  * the second input (the reference), centred. Output: `[B, H_ref, W_ref, C_skip]`.
@@ -16,7 +14,7 @@ export class CenterCrop2D extends tf.layers.Layer {
     super({ ...config, name: config.name ?? uniqueLayerName('center_crop2d') });
   }
 
-  override computeOutputShape(inputShape: Shape | Shape[]): Shape {
+  override computeOutputShape(inputShape: tf.Shape | tf.Shape[]): tf.Shape {
     const [skip, ref] = asPair(inputShape);
     if (skip.length !== 4 || ref.length !== 4) {
       throw new Error(`CenterCrop2D expects two NHWC inputs, got shapes ${JSON.stringify(inputShape)}`);
@@ -53,11 +51,11 @@ export class CenterCrop2D extends tf.layers.Layer {
   }
 }
 
-function asPair(inputShape: Shape | Shape[]): [Shape, Shape] {
+function asPair(inputShape: tf.Shape | tf.Shape[]): [tf.Shape, tf.Shape] {
   if (!Array.isArray(inputShape[0]) || inputShape.length !== 2) {
     throw new Error('CenterCrop2D expects two inputs: [skip, reference]');
   }
-  return inputShape as [Shape, Shape];
+  return inputShape as [tf.Shape, tf.Shape];
 }
 
 tf.serialization.registerClass(CenterCrop2D);

@@ -1,12 +1,12 @@
 import * as tf from '@tensorflow/tfjs';
 import { uniqueLayerName } from './naming.js';
-
-type Shape = (number | null)[];
+import { checkOneOf } from '../util/validate.js';
 
 /** How the gated map encodes "background": see {@link ClassGate}. */
 export type ClassGateActivation = 'sigmoid' | 'softmax';
 export const CLASS_GATE_ACTIVATIONS: readonly ClassGateActivation[] = ['sigmoid', 'softmax'];
 
+/** Config of {@link ClassGate}. */
 export interface ClassGateConfig {
   /** The final activation of the gated segmentation map. Default `'sigmoid'`. */
   activation?: ClassGateActivation;
@@ -34,16 +34,10 @@ export class ClassGate extends tf.layers.Layer {
 
   constructor(config: ClassGateConfig = {}) {
     super({ ...config, name: config.name ?? uniqueLayerName('class_gate') });
-    const activation = config.activation ?? 'sigmoid';
-    if (!CLASS_GATE_ACTIVATIONS.includes(activation)) {
-      throw new Error(
-        `ClassGate: activation must be one of ${CLASS_GATE_ACTIVATIONS.join(', ')}, got '${String(activation)}'`,
-      );
-    }
-    this.activation = activation;
+    this.activation = checkOneOf('ClassGate', 'activation', config.activation ?? 'sigmoid', CLASS_GATE_ACTIVATIONS);
   }
 
-  override computeOutputShape(inputShape: Shape | Shape[]): Shape {
+  override computeOutputShape(inputShape: tf.Shape | tf.Shape[]): tf.Shape {
     const [seg, cls] = asPair(inputShape);
     checkShapes(seg, cls);
     return [...seg];
@@ -72,14 +66,14 @@ export class ClassGate extends tf.layers.Layer {
   }
 }
 
-function asPair(inputShape: Shape | Shape[]): [Shape, Shape] {
+function asPair(inputShape: tf.Shape | tf.Shape[]): [tf.Shape, tf.Shape] {
   if (!Array.isArray(inputShape[0]) || inputShape.length !== 2) {
     throw new Error('ClassGate expects two inputs: [segmentation [B,H,W,C], cls [B,2]]');
   }
-  return inputShape as [Shape, Shape];
+  return inputShape as [tf.Shape, tf.Shape];
 }
 
-function checkShapes(seg: Shape, cls: Shape): void {
+function checkShapes(seg: tf.Shape, cls: tf.Shape): void {
   if (seg.length !== 4) {
     throw new Error(`ClassGate: the segmentation input must be NHWC (rank 4), got shape ${JSON.stringify(seg)}`);
   }

@@ -1,9 +1,9 @@
 import * as tf from '@tensorflow/tfjs';
 import { INPUT_SIZE_RULES, checkInputSize, type InputSizeRule, type InputSizeRuleKind } from '../models/inputSize.js';
 import { uniqueLayerName } from './naming.js';
+import { checkInteger, checkOneOf } from '../util/validate.js';
 
-type Shape = (number | null)[];
-
+/** Config of {@link InputSizeCheck}: the rule it checks. */
 export interface InputSizeCheckConfig {
   /** The architecture, as the message names it (`'unet++'`). */
   model: string;
@@ -32,12 +32,8 @@ export class InputSizeCheck extends tf.layers.Layer {
     if (typeof model !== 'string' || model.length === 0) {
       throw new Error(`InputSizeCheck: model must be a non-empty string, got ${String(model)}`);
     }
-    if (!INPUT_SIZE_RULES.includes(rule)) {
-      throw new Error(`InputSizeCheck: rule must be one of ${INPUT_SIZE_RULES.join(', ')}, got '${String(rule)}'`);
-    }
-    if (!Number.isInteger(depth) || depth < 0) {
-      throw new Error(`InputSizeCheck: depth must be an integer >= 0, got ${String(depth)}`);
-    }
+    checkOneOf('InputSizeCheck', 'rule', rule, INPUT_SIZE_RULES);
+    checkInteger('InputSizeCheck', 'depth', depth, 0);
     this.rule = { model, rule, depth };
   }
 
@@ -46,8 +42,8 @@ export class InputSizeCheck extends tf.layers.Layer {
     checkInputSize(this.rule, height, width);
   }
 
-  override computeOutputShape(inputShape: Shape | Shape[]): Shape {
-    const shape = (Array.isArray(inputShape[0]) ? inputShape[0] : inputShape) as Shape;
+  override computeOutputShape(inputShape: tf.Shape | tf.Shape[]): tf.Shape {
+    const shape = (Array.isArray(inputShape[0]) ? inputShape[0] : inputShape) as tf.Shape;
     checkRank(shape);
     this.check(shape[1]!, shape[2]!);
     return shape;
@@ -65,7 +61,7 @@ export class InputSizeCheck extends tf.layers.Layer {
   }
 }
 
-function checkRank(shape: Shape): void {
+function checkRank(shape: tf.Shape): void {
   if (shape.length !== 4) {
     throw new Error(`InputSizeCheck expects NHWC images (rank 4, [batch, height, width, channels]), got shape ${JSON.stringify(shape)}`);
   }

@@ -1,13 +1,14 @@
 import * as tf from '@tensorflow/tfjs';
 import { bilinearTaps, type ResizeAxisTaps } from '../backend/kernels/resizeGrad.js';
 import { uniqueLayerName } from './naming.js';
-
-type Shape = (number | null)[];
+import { checkOneOf, isPositiveInt } from '../util/validate.js';
 
 /** Interpolation of {@link Resize2D}, with PyTorch's `F.interpolate` semantics. */
 export type ResizeInterpolation = 'nearest' | 'bilinear';
+/** Every {@link ResizeInterpolation}. */
 export const RESIZE_INTERPOLATIONS: readonly ResizeInterpolation[] = ['nearest', 'bilinear'];
 
+/** Config of {@link Resize2D}. */
 export interface Resize2DConfig {
   /** Default `'nearest'`. */
   interpolation?: ResizeInterpolation;
@@ -28,7 +29,7 @@ export interface Resize2DConfig {
  *   `tf.image.resizeNearestNeighbor(alignCorners=false, halfPixelCenters=false)`;
  * - `'bilinear'`: half-pixel centres, `src = max((dst + 0.5) · in / out − 0.5, 0)` =
  *   `tf.image.resizeBilinear(halfPixelCenters=true)`. Its gradient is computed here (see
- *   {@link resizeLikeTorch}).
+ *   `resizeLikeTorch`).
  *
  * Two forms: `[x, reference]` → x at the reference's size (segmentation_models.pytorch's Unet
  * resizes every decoder stage to its skip's actual size), or one input with `scale`.
@@ -40,22 +41,17 @@ export class Resize2D extends tf.layers.Layer {
 
   constructor(config: Resize2DConfig = {}) {
     super({ ...config, name: config.name ?? uniqueLayerName('resize2d') });
-    const interpolation = config.interpolation ?? 'nearest';
-    if (!RESIZE_INTERPOLATIONS.includes(interpolation)) {
-      throw new Error(
-        `Resize2D: interpolation must be one of ${RESIZE_INTERPOLATIONS.join(', ')}, got '${String(interpolation)}'`,
-      );
-    }
+    const interpolation = checkOneOf('Resize2D', 'interpolation', config.interpolation ?? 'nearest', RESIZE_INTERPOLATIONS);
     const scale = config.scale ?? null;
-    if (scale !== null && !(Number.isInteger(scale) && scale >= 1)) {
+    if (scale !== null && !isPositiveInt(scale)) {
       throw new Error(`Resize2D: scale must be an integer >= 1 (or unset to resize like a reference), got ${String(scale)}`);
     }
     this.interpolation = interpolation;
     this.scale = scale;
   }
 
-  override computeOutputShape(inputShape: Shape | Shape[]): Shape {
-    const shapes = (Array.isArray(inputShape[0]) ? inputShape : [inputShape]) as Shape[];
+  override computeOutputShape(inputShape: tf.Shape | tf.Shape[]): tf.Shape {
+    const shapes = (Array.isArray(inputShape[0]) ? inputShape : [inputShape]) as tf.Shape[];
     checkInputCount(this.scale, shapes.length);
     const x = shapes[0]!;
     if (x.length !== 4) throw new Error(`Resize2D expects NHWC input (rank 4), got shape ${JSON.stringify(x)}`);

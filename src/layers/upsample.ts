@@ -4,6 +4,7 @@ import * as tf from '@tensorflow/tfjs';
 export type UpsamplingMode = 'transpose' | 'bilinear' | 'nearest';
 export const UPSAMPLING_MODES: readonly UpsamplingMode[] = ['transpose', 'bilinear', 'nearest'];
 
+/** Options of {@link upsample2x}. */
 export interface UpsampleOptions {
   mode: UpsamplingMode;
   /** Output channels of the 2×2 up-convolution (`'transpose'` only). */

@@ -167,4 +167,11 @@ function pixelAccuracy(options: MetricOptions & { name?: string } = {}): (yTrue:
 }
 
 /** Metric factories, usable in `model.compile({ metrics: [metrics.dice(), ...] })`. */
-export const metrics = { dice, iou, pixelAccuracy };
+export const metrics = {
+  /** Hard Dice per class (thresholded or arg-maxed predictions), averaged over classes. */
+  dice,
+  /** Hard IoU per class, averaged over classes. */
+  iou,
+  /** The fraction of pixels whose predicted class is right. */
+  pixelAccuracy,
+};

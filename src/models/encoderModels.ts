@@ -10,13 +10,15 @@ import type { EncoderSpec, FeaturePyramid } from '../encoders/types.js';
 import { inputSizeChecked } from '../layers/inputSizeCheck.js';
 import type { ModelDescription } from './info.js';
 import { checkInputSize, type InputSizeRule } from './inputSize.js';
-import { checkBooleanOption, checkOptionKeys, isPositiveInt, resolveCommonOptions, type InputShape } from './options.js';
+import { checkOptionKeys, resolveCommonOptions, type InputShape } from './options.js';
 import { smpUnetModel } from './unet.js';
 import { resolveUNet3PlusExtras, unet3PlusModel } from './unet3plus.js';
 import { smpUnetPlusPlusModel } from './unetPlusPlus.js';
+import { checkOneOf, checkOptionalBoolean, isPositiveInt } from '../util/validate.js';
 
 /** Architectures that take an `encoder`. */
 export type EncoderArchitecture = 'unet' | 'unet-padded' | 'unet++' | 'unet3+';
+/** The architectures that take an `encoder` option, in `listModels()` order. */
 export const ENCODER_ARCHITECTURES: readonly EncoderArchitecture[] = ['unet', 'unet-padded', 'unet++', 'unet3+'];
 
 /**
@@ -174,10 +176,7 @@ const DEFAULT_NAME: Record<EncoderArchitecture, string> = {
  * records the resolved options and the encoder's input preprocessing.
  */
 export function buildEncoderModel(architecture: EncoderArchitecture, options: EncoderModelOptions): tf.LayersModel {
-  const arch = architecture;
-  if (!ENCODER_ARCHITECTURES.includes(arch)) {
-    throw new Error(`buildEncoderModel: architecture must be one of ${ENCODER_ARCHITECTURES.join(', ')}, got '${String(arch)}'`);
-  }
+  const arch = checkOneOf('buildEncoderModel', 'architecture', architecture, ENCODER_ARCHITECTURES);
   if (options === null || typeof options !== 'object' || Array.isArray(options)) {
     throw new Error(`${arch}: options must be an object`);
   }
@@ -207,12 +206,12 @@ export function buildEncoderModel(architecture: EncoderArchitecture, options: En
   const head = { numClasses, finalActivation };
 
   if (arch === 'unet3+') {
-    checkBooleanOption(arch, 'decoderBatchNorm', options.decoderBatchNorm);
+    checkOptionalBoolean(arch, 'decoderBatchNorm', options.decoderBatchNorm);
     const decoderBatchNorm = options.decoderBatchNorm ?? true;
-    const extra = resolveUNet3PlusExtras(arch, options, finalActivation, ENCODER_UNET3PLUS_CAT_CHANNELS);
-    return unet3PlusModel(input, describe({ decoderBatchNorm, ...extra }), {
+    const unet3PlusOptions = resolveUNet3PlusExtras(arch, options, finalActivation, ENCODER_UNET3PLUS_CAT_CHANNELS);
+    return unet3PlusModel(input, describe({ decoderBatchNorm, ...unet3PlusOptions }), {
       ...head,
-      ...extra,
+      ...unet3PlusOptions,
       ...TORCH_BATCH_NORM,
       batchNorm: decoderBatchNorm,
       activation: 'relu',
@@ -222,7 +221,7 @@ export function buildEncoderModel(architecture: EncoderArchitecture, options: En
     });
   }
   if (arch === 'unet++') {
-    checkBooleanOption(arch, 'deepSupervision', options.deepSupervision);
+    checkOptionalBoolean(arch, 'deepSupervision', options.deepSupervision);
     const deepSupervision = options.deepSupervision ?? false;
     const decoder = resolveSmpDecoderOptions(arch, options, encoderDepth, { decoderCenterBlock: false });
     const { decoderCenterBlock: _never, ...recorded } = decoder;

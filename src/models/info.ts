@@ -16,8 +16,10 @@ export const PLAIN_ENCODER = 'plain';
  * `'deep-supervision'` (side outputs, deepest supervision last), `'classification'` (UNet 3+'s CGM).
  */
 export type OutputRole = 'segmentation' | 'deep-supervision' | 'classification';
+/** Every {@link OutputRole}, for validating saved metadata. */
 export const OUTPUT_ROLES: readonly OutputRole[] = ['segmentation', 'deep-supervision', 'classification'];
 
+/** One output of a model in its metadata: its name and role. */
 export interface OutputInfo {
   /** The output's name (`model.outputNames[i]`). */
   name: string;

@@ -3,6 +3,7 @@
  * for variable sizes, at run time by the `InputSizeCheck` layer, with the same message.
  */
 import { checkDivisibleInput, type InputShape } from './options.js';
+import { checkInteger, isPositiveInt } from '../util/validate.js';
 
 /**
  * - `'unet-valid'`: the classic UNet's valid-convolution size walk ({@link unetValidInputSize});
@@ -12,6 +13,7 @@ import { checkDivisibleInput, type InputShape } from './options.js';
  * - `'any'`: every size (decoders that resize to their skip's actual size, e.g. SMP's Unet).
  */
 export type InputSizeRuleKind = 'unet-valid' | 'divisible' | 'output-stride' | 'any';
+/** Every {@link InputSizeRuleKind}, for validating a saved config. */
 export const INPUT_SIZE_RULES: readonly InputSizeRuleKind[] = ['unet-valid', 'divisible', 'output-stride', 'any'];
 
 /** The sizes a model takes: `rule` with `depth` poolings / stride-2 stages; `model` names it in messages. */
@@ -65,8 +67,8 @@ function checkOutputStride(model: string, sizes: [number | null, number | null],
 
 /** Size after each stage, or the reason the size is impossible. */
 function traceUNetSize(size: number, depth: number): { output: number } | { error: string } {
-  if (!Number.isInteger(size) || size <= 0) return { error: `size must be a positive integer, got ${size}` };
-  if (!Number.isInteger(depth) || depth < 1) return { error: `depth must be an integer >= 1, got ${depth}` };
+  if (!isPositiveInt(size)) return { error: `size must be a positive integer, got ${size}` };
+  if (!isPositiveInt(depth)) return { error: `depth must be an integer >= 1, got ${depth}` };
   let s = size;
   for (let level = 0; level < depth; level++) {
     s -= 4;
@@ -97,7 +99,7 @@ export function unetOutputSize(inputSize: number, depth = 4): number {
 /** The smallest input size ≥ `size` that the classic UNet of this depth accepts (570 → 572 at depth 4). */
 export function unetValidInputSize(size: number, depth = 4): number {
   if (!Number.isFinite(size)) throw new Error(`unetValidInputSize: size must be a finite number, got ${size}`);
-  if (!Number.isInteger(depth) || depth < 1) throw new Error(`unetValidInputSize: depth must be an integer >= 1, got ${depth}`);
+  checkInteger('unetValidInputSize', 'depth', depth);
   for (let s = Math.max(1, Math.ceil(size)); ; s++) {
     if ('output' in traceUNetSize(s, depth)) return s;
   }

@@ -1,5 +1,6 @@
 import { DEFAULT_BATCH_NORM_MOMENTUM } from '../layers/convBlock.js';
 import { UPSAMPLING_MODES, type UpsamplingMode } from '../layers/upsample.js';
+import { checkInteger, checkOneOf, checkOptionalBoolean, isPositiveInt } from '../util/validate.js';
 
 /** `[height, width, channels]`; height and width may be `null` for variable-size input. */
 export type InputShape = [number | null, number | null, number];
@@ -36,19 +37,23 @@ export interface CommonModelOptions {
 
 export type ResolvedCommonOptions = Required<CommonModelOptions>;
 
-export const COMMON_OPTION_KEYS: readonly (keyof CommonModelOptions)[] = [
-  'inputShape',
-  'numClasses',
-  'filters',
-  'batchNorm',
-  'batchNormMomentum',
-  'activation',
-  'dropout',
-  'upsampling',
-  'kernelInitializer',
-  'finalActivation',
-  'name',
-];
+/** One entry per option of {@link CommonModelOptions}: the compiler rejects a missing or unknown key. */
+const COMMON_OPTIONS = {
+  inputShape: true,
+  numClasses: true,
+  filters: true,
+  batchNorm: true,
+  batchNormMomentum: true,
+  activation: true,
+  dropout: true,
+  upsampling: true,
+  kernelInitializer: true,
+  finalActivation: true,
+  name: true,
+} as const satisfies Record<keyof CommonModelOptions, true>;
+
+/** The keys of {@link CommonModelOptions}. */
+export const COMMON_OPTION_KEYS = Object.keys(COMMON_OPTIONS) as readonly (keyof CommonModelOptions)[];
 
 export interface CommonDefaults {
   inputShape: InputShape;
@@ -85,18 +90,6 @@ export function checkOptionKeys(model: string, options: object, knownKeys: reado
   }
 }
 
-/** True for an integer > 0. */
-export function isPositiveInt(v: unknown): v is number {
-  return typeof v === 'number' && Number.isInteger(v) && v > 0;
-}
-
-/** Rejects a boolean option that is set to something else, e.g. `deepSupervision: 'yes'`. */
-export function checkBooleanOption(model: string, option: string, value: unknown): void {
-  if (value !== undefined && typeof value !== 'boolean') {
-    throw new Error(`${model}: ${option} must be true or false, got ${String(value)}`);
-  }
-}
-
 /** Fills defaults into the shared options and validates every one of them. */
 export function resolveCommonOptions(
   model: string,
@@ -115,36 +108,27 @@ export function resolveCommonOptions(
         `(height/width may be null for variable size), got ${JSON.stringify(inputShape)}`,
     );
   }
-  const numClasses = options.numClasses ?? defaults.numClasses;
-  if (!isPositiveInt(numClasses)) {
-    throw new Error(`${model}: numClasses must be an integer >= 1, got ${String(numClasses)}`);
-  }
+  const numClasses = checkInteger(model, 'numClasses', options.numClasses ?? defaults.numClasses);
   const filters = options.filters ?? defaults.filters;
   if (!Array.isArray(filters) || filters.length < 2) {
     throw new Error(
       `${model}: filters must list at least 2 levels (e.g. [64, 128, 256, 512, 1024]), got ${JSON.stringify(filters)}`,
     );
   }
-  const bad = filters.find((f) => !isPositiveInt(f));
-  if (bad !== undefined) {
-    throw new Error(`${model}: every entry of filters must be a positive integer, got ${String(bad)} in ${JSON.stringify(filters)}`);
-  }
+  filters.forEach((f, i) => checkInteger(model, `filters[${i}]`, f));
   const dropout = options.dropout ?? 0;
   if (typeof dropout !== 'number' || !(dropout >= 0 && dropout < 1)) {
     throw new Error(`${model}: dropout must be a rate in [0, 1), got ${String(dropout)}`);
   }
-  const upsampling = options.upsampling ?? defaults.upsampling ?? 'transpose';
-  if (!UPSAMPLING_MODES.includes(upsampling)) {
-    throw new Error(`${model}: upsampling must be one of ${UPSAMPLING_MODES.join(', ')}, got '${String(upsampling)}'`);
-  }
+  const upsampling = checkOneOf(model, 'upsampling', options.upsampling ?? defaults.upsampling ?? 'transpose', UPSAMPLING_MODES);
   const activation = options.activation ?? 'relu';
-  checkName(model, 'activation', activation, KNOWN_ACTIVATIONS);
+  checkKnownValue(model, 'activation', activation, KNOWN_ACTIVATIONS);
   const finalActivation = options.finalActivation ?? (numClasses === 1 ? 'sigmoid' : 'softmax');
-  checkName(model, 'finalActivation', finalActivation, KNOWN_ACTIVATIONS);
+  checkKnownValue(model, 'finalActivation', finalActivation, KNOWN_ACTIVATIONS);
   const kernelInitializer = options.kernelInitializer ?? 'heNormal';
-  checkName(model, 'kernelInitializer', kernelInitializer, KNOWN_INITIALIZERS);
+  checkKnownValue(model, 'kernelInitializer', kernelInitializer, KNOWN_INITIALIZERS);
   const batchNorm = options.batchNorm ?? defaults.batchNorm;
-  checkBooleanOption(model, 'batchNorm', batchNorm);
+  checkOptionalBoolean(model, 'batchNorm', batchNorm);
   const batchNormMomentum = options.batchNormMomentum ?? DEFAULT_BATCH_NORM_MOMENTUM;
   if (typeof batchNormMomentum !== 'number' || !(batchNormMomentum > 0 && batchNormMomentum < 1)) {
     throw new Error(
@@ -171,7 +155,8 @@ export function resolveCommonOptions(
   };
 }
 
-function checkName(model: string, option: string, value: unknown, known: string[]): void {
+/** Rejects a value that is not one of `known` (an activation or initializer name), listing them. */
+function checkKnownValue(model: string, option: string, value: unknown, known: string[]): void {
   if (typeof value !== 'string' || !known.includes(value)) {
     throw new Error(`${model}: unknown ${option} '${String(value)}'. Known: ${known.join(', ')}`);
   }

@@ -9,12 +9,11 @@ import { PLAIN_ENCODER, finishModel, type ModelDescription, type OutputRole } fr
 import {
   type CommonModelOptions,
   COMMON_OPTION_KEYS,
-  checkBooleanOption,
   checkDivisibleInput,
   checkOptionKeys,
-  isPositiveInt,
   resolveCommonOptions,
 } from './options.js';
+import { checkInteger, checkOptionalBoolean } from '../util/validate.js';
 
 export { CGM_OUTPUT_NAME, cgmTargets, type CgmTargetsOptions } from '../heads/classification.js';
 
@@ -71,15 +70,15 @@ export function buildUNet3Plus(options: UNet3PlusOptions = {}): tf.LayersModel {
     batchNorm: true,
     name: 'unet3plus',
   });
-  const extra = resolveUNet3PlusExtras('unet3+', options, opts.finalActivation, opts.filters[0]!);
+  const unet3PlusOptions = resolveUNet3PlusExtras('unet3+', options, opts.finalActivation, opts.filters[0]!);
   checkDivisibleInput('unet3+', opts.inputShape, opts.filters.length - 1);
   const sizeRule = { model: 'unet3+', rule: 'divisible', depth: opts.filters.length - 1 } as const;
   const { input, pyramid, layers } = plainEncoder(opts, 'same', CONV_ENCODER_NAMING.unet3Plus, sizeRule);
   const { upsampling: _unused, ...recorded } = opts; // not a UNet 3+ option
   return unet3PlusModel(
     input,
-    { name: opts.name, architecture: 'unet3+', encoder: PLAIN_ENCODER, pyramid, options: { ...recorded, ...extra } },
-    { ...layers, ...extra, numClasses: opts.numClasses, finalActivation: opts.finalActivation, firstFeature: 0 },
+    { name: opts.name, architecture: 'unet3+', encoder: PLAIN_ENCODER, pyramid, options: { ...recorded, ...unet3PlusOptions } },
+    { ...layers, ...unet3PlusOptions, numClasses: opts.numClasses, finalActivation: opts.finalActivation, firstFeature: 0 },
   );
 }
 
@@ -97,12 +96,9 @@ export function resolveUNet3PlusExtras(
   finalActivation: string,
   defaultCatChannels: number,
 ): UNet3PlusExtras {
-  const catChannels = options.catChannels ?? defaultCatChannels;
-  if (!isPositiveInt(catChannels)) {
-    throw new Error(`${model}: catChannels must be a positive integer, got ${String(catChannels)}`);
-  }
-  checkBooleanOption(model, 'deepSupervision', options.deepSupervision);
-  checkBooleanOption(model, 'cgm', options.cgm);
+  const catChannels = checkInteger(model, 'catChannels', options.catChannels ?? defaultCatChannels);
+  checkOptionalBoolean(model, 'deepSupervision', options.deepSupervision);
+  checkOptionalBoolean(model, 'cgm', options.cgm);
   const cgm = options.cgm ?? false;
   if (cgm && options.deepSupervision === false) {
     throw new Error(
@@ -169,10 +165,10 @@ export function unet3PlusModel(
   if (!opts.cgm) return finishModel(inputs, seg.map((tensor, k) => ({ tensor, role: role(k) })), desc);
   const deepest = desc.pyramid.features[desc.pyramid.features.length - 1]!;
   const cls = cgmBranch(deepest, { kernelInitializer: opts.kernelInitializer });
-  const gated = gateByClass(seg, cls, opts.finalActivation as ClassGateActivation, seg.map((_, i) => `d${i + 1}`));
+  const gatedOutputs = gateByClass(seg, cls, opts.finalActivation as ClassGateActivation, seg.map((_, i) => `d${i + 1}`));
   return finishModel(
     inputs,
-    [...gated.map((tensor, k) => ({ tensor, role: role(k) })), { tensor: cls, role: 'classification' as const }],
+    [...gatedOutputs.map((tensor, k) => ({ tensor, role: role(k) })), { tensor: cls, role: 'classification' as const }],
     desc,
   );
 }

@@ -15,12 +15,12 @@ import {
 import {
   type CommonModelOptions,
   COMMON_OPTION_KEYS,
-  checkBooleanOption,
   checkDivisibleInput,
   checkOptionKeys,
   resolveCommonOptions,
 } from './options.js';
 import { plainEncoder } from './plainEncoder.js';
+import { checkOptionalBoolean } from '../util/validate.js';
 import { smpSegmentationHead, type PyramidHeadOptions } from './unet.js';
 
 /** Options of UNet++ (Zhou et al., 2018). */
@@ -63,7 +63,7 @@ export function unetPlusPlusHeadName(j: number): string {
 export function buildUNetPlusPlus(options: UNetPlusPlusOptions = {}): tf.LayersModel {
   checkOptionKeys(MODEL, options, UNETPP_OPTION_KEYS);
   const { deepSupervision = false, ...common } = options;
-  checkBooleanOption(MODEL, 'deepSupervision', deepSupervision);
+  checkOptionalBoolean(MODEL, 'deepSupervision', deepSupervision);
   const opts = resolveCommonOptions(MODEL, common, {
     inputShape: [256, 256, 1],
     numClasses: 1,

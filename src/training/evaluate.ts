@@ -4,9 +4,6 @@ import { inputPreprocessor } from '../encoders/preprocess.js';
 import { finalPrediction } from '../inference/finalPrediction.js';
 import { hardenMasks } from '../metrics/index.js';
 
-// The CLI imports finalPrediction from here; kept until it imports from src/inference.
-export { finalPrediction };
-
 /** Dataset-level hard scores of a segmentation model. */
 export interface SegmentationScores {
   /** Mean over classes of 2·TP / (2·TP + FP + FN) (foreground only for a 1-channel sigmoid output). */
@@ -60,6 +57,7 @@ export class ScoreAccumulator {
     this.pixels += yPred.size / channels;
   }
 
+  /** Dice, IoU and pixel accuracy of everything added so far. Throws when nothing was added. */
   scores(): SegmentationScores {
     if (this.pixels === 0) throw new Error('evaluate: no batches were evaluated');
     const perClass = this.tp.map((tp, c) => {

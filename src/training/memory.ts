@@ -8,8 +8,15 @@
  * tfjs holds every intermediate gradient until backprop ends). The factors were measured with
  * `tf.profile` on small models, one layer type at a time; against whole models they give the
  * step's peak tensor bytes within a few percent (docs/memory.md).
+ *
+ * On the wasm backend with this library's gradients (installed by `initBackend('wasm')`), the
+ * backward pass frees what it saved for a layer, and that layer's output gradients, as soon as the
+ * layer's gradient has run, so a step keeps far less: there every layer that costs anything
+ * counts {@link WASM_LAYER_MEMORY_FACTOR} tensors per output element instead (measured as the wasm
+ * heap's high-water mark; an upper bound on the models of docs/memory.md).
  */
 import * as tf from '@tensorflow/tfjs';
+import { wasmGradientsRegistered } from '../backend/gradients.js';
 
 const F32 = 4;
 
@@ -59,6 +66,15 @@ export const LAYER_MEMORY_FACTORS: Readonly<Record<string, number>> = {
 export const DEFAULT_LAYER_MEMORY_FACTOR = 4;
 
 /**
+ * Tensors kept per output element of every layer that costs anything (a non-zero factor in
+ * {@link LAYER_MEMORY_FACTORS}; twice for a layer with its own non-linear activation) on the wasm
+ * backend with this library's gradients, which free saved tensors and gradients node by node.
+ * Measured from the wasm heap's high-water mark over batch sizes (docs/memory.md): 0.8–1.4 for the
+ * library's models, so 1.6 keeps the estimate above the real heap.
+ */
+export const WASM_LAYER_MEMORY_FACTOR = 1.6;
+
+/**
  * Tensors kept per element of every segmentation output for its loss (BCE + Dice, the default,
  * measured at 36; custom losses vary) and the output head's activation.
  */
@@ -85,6 +101,7 @@ const OPTIMIZERS: Record<string, { slots: number; update: number }> = {
  */
 export const KERNEL_WORKSPACE_BYTES = 96 * 1024 * 1024;
 
+/** Options of {@link estimateTrainingMemory}. */
 export interface TrainingMemoryOptions {
   /** Images in one forward/backward pass (the micro-batch when accumulating gradients). */
   batchSize: number;
@@ -94,8 +111,15 @@ export interface TrainingMemoryOptions {
   optimizer?: tf.Optimizer | string;
   /** Gradients are accumulated over micro-batches (one more weight-sized buffer). Default false. */
   accumulate?: boolean;
+  /**
+   * The backend whose step is estimated. Default: the active one (`tf.getBackend()`). On 'wasm'
+   * with this library's gradients registered, the leaner backward pass is counted
+   * ({@link WASM_LAYER_MEMORY_FACTOR}).
+   */
+  backend?: string;
 }
 
+/** The estimated memory of one training step, by part, in bytes. */
 export interface TrainingMemoryEstimate {
   /**
    * Peak bytes of one training step: the larger of the forward/backward pass
@@ -104,7 +128,10 @@ export interface TrainingMemoryEstimate {
   bytes: number;
   /** Activations, their gradients and the loss's tensors of one image. */
   perSampleBytes: number;
-  /** Weights, their gradients, optimizer state, gradient accumulator and kernel workspace. */
+  /**
+   * Weights, their gradients, optimizer state, gradient accumulator and kernel workspace; on wasm
+   * with the leaner backward pass at least `updateBytes` (the heap keeps the update's peak).
+   */
   fixedBytes: number;
   /** The optimizer update: weights, gradients, optimizer state and the update's temporaries. */
   updateBytes: number;
@@ -112,6 +139,8 @@ export interface TrainingMemoryEstimate {
   weightBytes: number;
   batchSize: number;
   inputSize: [number, number];
+  /** Which backward pass was counted: tfjs's stock one, or the wasm backend's leaner one. */
+  backprop: 'stock' | 'lean-wasm';
 }
 
 interface LayerNode {
@@ -168,7 +197,7 @@ function optimizerCost(optimizer: tf.Optimizer | string | undefined): { slots: n
   return OPTIMIZERS[name] ?? OPTIMIZERS['adam']!;
 }
 
-function layerFactor(layer: LayerNode): number {
+function layerFactor(layer: LayerNode, lean: boolean): number {
   const cls = layer.getClassName();
   let f = LAYER_MEMORY_FACTORS[cls] ?? DEFAULT_LAYER_MEMORY_FACTOR;
   const cfg = layer.getConfig();
@@ -178,6 +207,10 @@ function layerFactor(layer: LayerNode): number {
     f += LAYER_MEMORY_FACTORS['Activation']!;
   }
   if ((cls === 'Dropout' || cls === 'SpatialDropout1D') && !(Number(cfg['rate']) > 0)) f = 0;
+  if (lean && f > 0) {
+    const ownActivation = cls !== 'Activation' && typeof cfg['activation'] === 'string' && cfg['activation'] !== 'linear';
+    return WASM_LAYER_MEMORY_FACTOR * (ownActivation ? 2 : 1);
+  }
   return f;
 }
 
@@ -191,9 +224,10 @@ export function estimateTrainingMemory(model: tf.LayersModel, options: TrainingM
   if (!Number.isInteger(batchSize) || batchSize < 1) throw new Error(`${where}: batchSize must be an integer >= 1, got ${String(batchSize)}.`);
   const inputSize = resolveInputSize(model, options.inputSize, where);
   const shapes = layerShapes(model, inputSize);
+  const lean = (options.backend ?? tf.getBackend()) === 'wasm' && wasmGradientsRegistered();
   let perSample = 0;
   for (const layer of model.layers as unknown as LayerNode[]) {
-    perSample += layerFactor(layer) * elementsPerSample(shapes.get(layer.name)!) * F32;
+    perSample += layerFactor(layer, lean) * elementsPerSample(shapes.get(layer.name)!) * F32;
   }
   // Losses of the segmentation outputs, and the batch itself (images and targets, twice for the
   // augmentation copies).
@@ -211,8 +245,11 @@ export function estimateTrainingMemory(model: tf.LayersModel, options: TrainingM
   const optimizer = optimizerCost(options.optimizer);
   // Kept through the step: weights, optimizer state, the gradients (and their accumulator).
   const persistent = weightBytes + (optimizer.slots + 1 + (options.accumulate ? 1 : 0)) * trainable * F32;
-  const fixedBytes = Math.ceil(persistent + KERNEL_WORKSPACE_BYTES);
   const updateBytes = Math.ceil(persistent + optimizer.update * trainable * F32);
+  // On wasm the heap a step reaches does not go back below the optimizer update's peak (measured:
+  // an ImageNet-encoder model's heap at batch 1 is its update peak, and each image adds on top), so
+  // there the update counts as fixed memory beside the activations.
+  const fixedBytes = Math.max(Math.ceil(persistent + KERNEL_WORKSPACE_BYTES), lean ? updateBytes : 0);
   const perSampleBytes = Math.ceil(perSample);
   return {
     bytes: Math.max(perSampleBytes * batchSize + fixedBytes, updateBytes),
@@ -222,6 +259,7 @@ export function estimateTrainingMemory(model: tf.LayersModel, options: TrainingM
     weightBytes,
     batchSize,
     inputSize,
+    backprop: lean ? 'lean-wasm' : 'stock',
   };
 }
 

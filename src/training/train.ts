@@ -3,7 +3,6 @@ import type { AugmentOptions } from '../data/augment.js';
 import type { Batch, SegmentationDataset } from '../data/dataset.js';
 import { deepSupervisionLosses } from '../losses/deepSupervision.js';
 import { losses, type LossFunction } from '../losses/index.js';
-import { isPositiveInt } from '../models/options.js';
 import { frozenBatchNormsRunInInference } from '../encoders/freeze.js';
 import { inputPreprocessor } from '../encoders/preprocess.js';
 import { cgmTargets } from '../heads/classification.js';
@@ -16,6 +15,8 @@ import {
 import { defaultProgress, silentProgress, type ProgressSink } from './progress.js';
 import { explainWasmFailure } from '../backend/recover.js';
 import { guardWasmAllocations } from '../backend/wasmGuard.js';
+import { checkInteger } from '../util/validate.js';
+import { makeTrainStep, resolveMetrics, type TrainStep } from './step.js';
 
 /** Options of {@link train}. */
 export interface TrainOptions {
@@ -97,10 +98,11 @@ export interface EpochLogs {
   /** Validation scores (dataset-level hard Dice/IoU), when validation runs. */
   validation?: SegmentationScores;
   seconds: number;
-  /** Whether this epoch is the best so far (and was checkpointed). */
+  /** Whether this epoch is the best so far (then it was saved to `checkpointDir`, when one is set). */
   best: boolean;
 }
 
+/** What {@link train} returns: the per-epoch logs and the best epoch. */
 export interface TrainResult {
   history: EpochLogs[];
   /** The best epoch (0-based) by validation Dice, or by training loss without validation. */
@@ -220,34 +222,6 @@ async function modelExistsAt(url: string): Promise<boolean> {
   }
 }
 
-function positiveInt(name: string, v: number): number {
-  if (!isPositiveInt(v)) throw new Error(`train: ${name} must be an integer >= 1, got ${String(v)}`);
-  return v;
-}
-
-type MetricFn = (yTrue: tf.Tensor, yPred: tf.Tensor) => tf.Tensor;
-
-/** tfjs metric names ('accuracy', 'binaryAccuracy', 'mse', ...) and functions, with display names. */
-function resolveMetrics(metrics: (string | LossFunction)[], channels: number): [string, MetricFn][] {
-  const table = tf.metrics as unknown as Record<string, MetricFn | undefined>;
-  return metrics.map((m, i) => {
-    if (typeof m === 'function') return [m.name || `metric${i}`, m as MetricFn];
-    if (m === 'accuracy' || m === 'acc') return [m, channels === 1 ? tf.metrics.binaryAccuracy : tf.metrics.categoricalAccuracy];
-    const fn = table[m];
-    if (typeof fn !== 'function') {
-      throw new Error(`train: unknown metric '${m}'; use 'accuracy', a tf.metrics name (e.g. 'binaryAccuracy', 'precision') or a function (e.g. metrics.dice()).`);
-    }
-    return [m, fn];
-  });
-}
-
-/** Splits [start, end) into chunks of at most `size`. */
-function chunks(n: number, size: number): [number, number][] {
-  const out: [number, number][] = [];
-  for (let s = 0; s < n; s += size) out.push([s, Math.min(n, s + size)]);
-  return out;
-}
-
 interface StepPlan {
   microBatch: number;
   memory: TrainingMemoryEstimate;
@@ -262,7 +236,7 @@ function planStep(
 ): StepPlan {
   const requested = options.microBatch;
   if (requested !== undefined && requested !== 'auto') {
-    positiveInt('microBatch', requested);
+    checkInteger('train', 'microBatch', requested);
     if (requested > batchSize) throw new Error(`train: microBatch (${requested}) must not exceed batchSize (${batchSize})`);
   }
   const estimate = (b: number) =>
@@ -318,9 +292,9 @@ function planStep(
  * output's mean loss, plus any regularisation losses.
  */
 export async function train(model: tf.LayersModel, data: SegmentationDataset, options: TrainOptions = {}): Promise<TrainResult> {
-  const epochs = positiveInt('epochs', options.epochs ?? 10);
-  const batchSize = positiveInt('batchSize', options.batchSize ?? 8);
-  const progressEvery = positiveInt('progressEvery', options.progressEvery ?? 10);
+  const epochs = checkInteger('train', 'epochs', options.epochs ?? 10);
+  const batchSize = checkInteger('train', 'batchSize', options.batchSize ?? 8);
+  const progressEvery = checkInteger('train', 'progressEvery', options.progressEvery ?? 10);
   if (data.train.length === 0) throw new Error('train: the dataset has no training samples');
   const plan = planOutputs(model);
   const preprocess = inputPreprocessor(model, options.preprocess, 'train');
@@ -328,149 +302,47 @@ export async function train(model: tf.LayersModel, data: SegmentationDataset, op
   if (validate && data.validation.length === 0) {
     throw new Error('train: validation was requested but the dataset has no validation samples (set validationSplit > 0)');
   }
-
-  // Check the target shape once, on one sample, before compiling anything.
-  const probe = data.batches(1, { split: 'train', shuffle: false }).next().value as Batch;
-  const inputSize: [number, number] = [probe.xs.shape[1]!, probe.xs.shape[2]!];
-  try {
-    checkModelInputSize(model, probe.xs.shape[1]!, probe.xs.shape[2]!, "train: the dataset's images");
-    checkTargetShape(model, plan, probe.ys);
-  } finally {
-    tf.dispose([probe.xs, probe.ys]);
-  }
-
-  const checkpoint = options.checkpointDir ? checkpointUrl(options.checkpointDir) : undefined;
-  if (checkpoint !== undefined && !options.overwrite && (await modelExistsAt(checkpoint))) {
-    throw new Error(
-      `train: checkpointDir ${options.checkpointDir} already holds a model; choose another folder, or pass ` +
-        'overwrite: true to replace it with this run\'s best model.',
-    );
-  }
+  const inputSize = checkFirstSample(model, plan, data);
+  const checkpoint = await checkpointTarget(options);
 
   guardWasmAllocations();
   const step = planStep(model, batchSize, inputSize, options, model.name);
   const microBatch = step.microBatch;
 
-  const segLoss = options.loss ?? defaultLoss(model, plan);
-  const nSeg = plan.segmentation.length;
-  const segLosses = nSeg > 1 ? deepSupervisionLosses(segLoss, options.deepSupervisionWeights ?? nSeg) : [segLoss];
-  const lossList: LossFunction[] = new Array(model.outputs.length);
-  plan.segmentation.forEach((i, k) => (lossList[i] = segLosses[k]!));
-  if (plan.cls !== null) lossList[plan.cls] = losses.binaryCrossentropy();
+  const lossList = outputLosses(model, plan, options);
   // A frozen encoder's BatchNorm layers keep their statistics (see freezeEncoder), also after loading.
   frozenBatchNormsRunInInference(model);
   // Compiled as before (model.fit/evaluate work afterwards; a tfjs optimizer name becomes an instance).
   model.compile({ optimizer: options.optimizer ?? tf.train.adam(1e-3), loss: model.outputs.length === 1 ? lossList[0]! : lossList });
-  const optimizer = model.optimizer;
   const finalIndex = plan.segmentation[0]!;
   const metricFns = resolveMetrics(options.metrics ?? [], model.outputs[finalIndex]!.shape[3] as number);
-  const variables = model.trainableWeights.map((w) => w.read() as tf.Variable);
+  const trainStep = makeTrainStep(model, {
+    lossList, targets: (outputs, ys) => targetsFor(plan, outputs, ys), finalIndex, metricFns, microBatch,
+  });
 
-  /** The loss of one (micro-)batch, scaled by its share of the batch; metric means go to `metricOut`. */
-  const batchLoss = (xs: tf.Tensor, ys: tf.Tensor, scale: number, metricOut: tf.Scalar[]): tf.Scalar => {
-    const raw = model.apply(xs, { training: true }) as tf.Tensor | tf.Tensor[];
-    const outputs = Array.isArray(raw) ? raw : [raw];
-    const targets = targetsFor(plan, outputs.length, ys);
-    let total: tf.Tensor | null = null;
-    outputs.forEach((out, i) => {
-      const l = lossList[i]!(targets[i]!, out);
-      total = total === null ? l : tf.add(total, l);
-    });
-    let loss = tf.mean(total!) as tf.Scalar;
-    for (const reg of (model as unknown as { calculateLosses(): tf.Scalar[] }).calculateLosses()) loss = tf.add(loss, reg);
-    for (const [, fn] of metricFns) metricOut.push(tf.keep(tf.mul(tf.mean(fn(targets[finalIndex]!, outputs[finalIndex]!)), scale)));
-    return scale === 1 ? loss : tf.mul(loss, scale);
+  const epochRun: EpochRun = {
+    model, data, batchSize, augment: options.augment, preprocess, trainStep, metricCount: metricFns.length, epochs,
+    sink: options.verbose === 0 ? silentProgress : defaultProgress(options.log, { every: progressEvery }),
+    batchesPerEpoch: data.numBatches(batchSize, 'train'),
+    failure: stepFailureContext(model.name, inputSize, microBatch),
   };
-
-  /** One optimizer update over a batch (gradients summed over its micro-batches); returns its loss. */
-  const trainStep = (xs: tf.Tensor, ys: tf.Tensor, metricOut: tf.Scalar[]): tf.Scalar => {
-    const n = xs.shape[0]!;
-    if (n <= microBatch) {
-      return optimizer.minimize(() => batchLoss(xs, ys, 1, metricOut), true, variables) as tf.Scalar;
-    }
-    let summed: tf.NamedTensorMap | null = null;
-    let lossSum: tf.Scalar | null = null;
-    const parts: tf.Scalar[] = [];
-    for (const [a, b] of chunks(n, microBatch)) {
-      const [xc, yc] = tf.tidy(() => [xs.slice(a, b - a), ys.slice(a, b - a)]);
-      const { value, grads } = tf.variableGrads(() => batchLoss(xc!, yc!, (b - a) / n, parts), variables);
-      tf.dispose([xc!, yc!]);
-      if (summed === null) summed = grads;
-      else {
-        for (const k of Object.keys(grads)) {
-          const s = tf.add(summed[k]!, grads[k]!);
-          tf.dispose([summed[k]!, grads[k]!]);
-          summed[k] = s;
-        }
-      }
-      const next: tf.Scalar = lossSum === null ? value : tf.add(lossSum, value);
-      if (lossSum !== null) tf.dispose([lossSum, value]);
-      lossSum = next;
-    }
-    optimizer.applyGradients(summed!);
-    tf.dispose(Object.values(summed!));
-    // Metric parts are already weighted by their share: sum them per metric.
-    const k = metricFns.length;
-    for (let m = 0; m < k; m++) {
-      const own = parts.filter((_, i) => i % k === m);
-      metricOut.push(tf.tidy(() => tf.addN(own) as tf.Scalar));
-    }
-    tf.dispose(parts);
-    return lossSum!;
-  };
-
-  const sink: ProgressSink = options.verbose === 0 ? silentProgress : defaultProgress(options.log, { every: progressEvery });
-  const batchesPerEpoch = data.numBatches(batchSize, 'train');
   const history: EpochLogs[] = [];
   const monitor: TrainResult['monitor'] = validate ? 'valDice' : 'loss';
   let bestEpoch = -1;
   let bestScore = validate ? -Infinity : Infinity;
-  const fix = microBatch > 1
-    ? `use a smaller batch or micro-batch (this step used ${microBatch} image${microBatch > 1 ? 's' : ''} per pass; microBatch: ${Math.max(1, Math.floor(microBatch / 2))})`
-    : 'train on smaller images or use fewer filters';
 
   await options.onTrainBegin?.({ microBatch, memory: step.memory });
   for (let epoch = 0; epoch < epochs; epoch++) {
     const epochStart = Date.now();
-    let lossSum = 0;
-    let seen = 0;
-    const metricSums = new Array<number>(metricFns.length).fill(0);
-    let batch = 0;
-    for (const batchData of data.batches(batchSize, { split: 'train', augment: options.augment })) {
-      const { ys } = batchData;
-      let xs: tf.Tensor = batchData.xs;
-      if (preprocess !== null) {
-        xs = preprocess(batchData.xs);
-        batchData.xs.dispose();
-      }
-      const n = xs.shape[0]!;
-      const metricValues: tf.Scalar[] = [];
-      let loss: number;
-      try {
-        const lossTensor = trainStep(xs, ys, metricValues);
-        loss = (await lossTensor.data())[0]!;
-        for (let m = 0; m < metricValues.length; m++) metricSums[m]! += (await metricValues[m]!.data())[0]! * n;
-        tf.dispose([lossTensor, ...metricValues]);
-      } catch (e) {
-        tf.dispose(metricValues);
-        throw await explainWasmFailure(e, `train: a training step of ${model.name} (${n} images of ${inputSize[0]}x${inputSize[1]})`, fix);
-      } finally {
-        tf.dispose([xs, ys]);
-      }
-      lossSum += loss * n;
-      seen += n;
-      batch++;
-      sink.batch(epoch, epochs, batch, batchesPerEpoch, loss);
-    }
-    const loss = lossSum / seen;
-    const metrics = metricFns.length > 0 ? Object.fromEntries(metricFns.map(([name], m) => [name, metricSums[m]! / seen])) : undefined;
+    const { loss, metricMeans } = await runEpoch(epochRun, epoch);
+    const metrics = metricFns.length > 0 ? Object.fromEntries(metricFns.map(([name], m) => [name, metricMeans[m]!])) : undefined;
     let validation: SegmentationScores | undefined;
     try {
       validation = validate
         ? evaluateSegmentation(model, data.batches(batchSize, { split: 'validation', shuffle: false }), { preprocess: options.preprocess })
         : undefined;
     } catch (e) {
-      throw await explainWasmFailure(e, `train: validating ${model.name}`, fix);
+      throw await explainWasmFailure(e, `train: validating ${model.name}`, epochRun.failure.fix);
     }
     const score = validation ? validation.dice : loss;
     const best = validation ? score > bestScore : score < bestScore;
@@ -481,10 +353,122 @@ export async function train(model: tf.LayersModel, data: SegmentationDataset, op
     }
     const entry: EpochLogs = { epoch, loss, metrics, validation, seconds: (Date.now() - epochStart) / 1000, best };
     history.push(entry);
-    const met = metrics ? Object.entries(metrics).map(([k, v]) => ` ${k} ${v.toFixed(4)}`).join('') : '';
-    const val = validation ? ` val_dice ${validation.dice.toFixed(4)} val_iou ${validation.iou.toFixed(4)}` : '';
-    sink.epoch(`epoch ${epoch + 1}/${epochs} loss ${loss.toFixed(4)}${met}${val} (${entry.seconds.toFixed(1)} s)${best && checkpoint ? ' *saved' : ''}`);
+    epochRun.sink.epoch(epochLine(entry, epochs, best && checkpoint !== undefined));
     await options.onEpochEnd?.(epoch, entry);
   }
   return { history, bestEpoch, bestScore, monitor, microBatch, memory: step.memory };
+}
+
+/**
+ * Checks the dataset against the model once, on one sample, before anything is compiled: the
+ * image size the model takes and the target shape of every segmentation output. Returns the
+ * images' height and width.
+ */
+function checkFirstSample(model: tf.LayersModel, plan: OutputPlan, data: SegmentationDataset): [number, number] {
+  const probe = data.batches(1, { split: 'train', shuffle: false }).next().value as Batch;
+  try {
+    const [, h, w] = probe.xs.shape;
+    checkModelInputSize(model, h!, w!, "train: the dataset's images");
+    checkTargetShape(model, plan, probe.ys);
+    return [h!, w!];
+  } finally {
+    tf.dispose([probe.xs, probe.ys]);
+  }
+}
+
+/** The checkpoint URL, after making sure no model is overwritten there without `overwrite`. */
+async function checkpointTarget(options: TrainOptions): Promise<string | undefined> {
+  if (!options.checkpointDir) return undefined;
+  const checkpoint = checkpointUrl(options.checkpointDir);
+  if (!options.overwrite && (await modelExistsAt(checkpoint))) {
+    throw new Error(
+      `train: checkpointDir ${options.checkpointDir} already holds a model; choose another folder, or pass ` +
+        'overwrite: true to replace it with this run\'s best model.',
+    );
+  }
+  return checkpoint;
+}
+
+/** The loss of every model output: the segmentation loss (weighted over deep supervision), BCE for the CGM. */
+function outputLosses(model: tf.LayersModel, plan: OutputPlan, options: TrainOptions): LossFunction[] {
+  const segLoss = options.loss ?? defaultLoss(model, plan);
+  const nSeg = plan.segmentation.length;
+  const segLosses = nSeg > 1 ? deepSupervisionLosses(segLoss, options.deepSupervisionWeights ?? nSeg) : [segLoss];
+  const lossList: LossFunction[] = new Array(model.outputs.length);
+  plan.segmentation.forEach((i, k) => (lossList[i] = segLosses[k]!));
+  if (plan.cls !== null) lossList[plan.cls] = losses.binaryCrossentropy();
+  return lossList;
+}
+
+/** What a failed step reports (explainWasmFailure): which step, and the fix to suggest. */
+interface StepFailureContext {
+  what: (images: number) => string;
+  fix: string;
+}
+
+function stepFailureContext(name: string, inputSize: [number, number], microBatch: number): StepFailureContext {
+  return {
+    what: (images) => `train: a training step of ${name} (${images} images of ${inputSize[0]}x${inputSize[1]})`,
+    fix: microBatch > 1
+      ? `use a smaller batch or micro-batch (this step used ${microBatch} images per pass; microBatch: ${Math.max(1, Math.floor(microBatch / 2))})`
+      : 'train on smaller images or use fewer filters',
+  };
+}
+
+/** Everything one training epoch needs. */
+interface EpochRun {
+  model: tf.LayersModel;
+  data: SegmentationDataset;
+  batchSize: number;
+  augment: AugmentOptions | undefined;
+  preprocess: ((x: tf.Tensor) => tf.Tensor) | null;
+  trainStep: TrainStep;
+  metricCount: number;
+  epochs: number;
+  sink: ProgressSink;
+  batchesPerEpoch: number;
+  failure: StepFailureContext;
+}
+
+/** One pass over the training split; returns the mean loss and the means of the extra metrics, per image. */
+async function runEpoch(run: EpochRun, epoch: number): Promise<{ loss: number; metricMeans: number[] }> {
+  let lossSum = 0;
+  let seen = 0;
+  const metricSums = new Array<number>(run.metricCount).fill(0);
+  let batch = 0;
+  for (const batchData of run.data.batches(run.batchSize, { split: 'train', augment: run.augment })) {
+    const { ys } = batchData;
+    let xs: tf.Tensor = batchData.xs;
+    if (run.preprocess !== null) {
+      xs = run.preprocess(batchData.xs);
+      batchData.xs.dispose();
+    }
+    const n = xs.shape[0]!;
+    const metricValues: tf.Scalar[] = [];
+    let loss: number;
+    try {
+      const lossTensor = run.trainStep(xs, ys, metricValues);
+      loss = (await lossTensor.data())[0]!;
+      for (let m = 0; m < metricValues.length; m++) metricSums[m]! += (await metricValues[m]!.data())[0]! * n;
+      tf.dispose([lossTensor, ...metricValues]);
+    } catch (e) {
+      tf.dispose(metricValues);
+      throw await explainWasmFailure(e, run.failure.what(n), run.failure.fix);
+    } finally {
+      tf.dispose([xs, ys]);
+    }
+    lossSum += loss * n;
+    seen += n;
+    batch++;
+    run.sink.batch(epoch, run.epochs, batch, run.batchesPerEpoch, loss);
+  }
+  return { loss: lossSum / seen, metricMeans: metricSums.map((sum) => sum / seen) };
+}
+
+/** The log line of an epoch. */
+function epochLine(entry: EpochLogs, epochs: number, saved: boolean): string {
+  const { epoch, loss, metrics, validation } = entry;
+  const met = metrics ? Object.entries(metrics).map(([k, v]) => ` ${k} ${v.toFixed(4)}`).join('') : '';
+  const val = validation ? ` val_dice ${validation.dice.toFixed(4)} val_iou ${validation.iou.toFixed(4)}` : '';
+  return `epoch ${epoch + 1}/${epochs} loss ${loss.toFixed(4)}${met}${val} (${entry.seconds.toFixed(1)} s)${saved ? ' *saved' : ''}`;
 }

@@ -8,6 +8,7 @@ import {
   resolveWeightMapOptions,
 } from './unetWeightMap.js';
 
+/** Options of {@link weightMapBatch}: targets and instances or weight maps, plus the weight-map options. */
 export interface WeightMapBatchOptions extends UNetWeightMapOptions {
   /**
    * Targets [N, H, W, C] (C = 1 for a sigmoid output, or one-hot over C classes), or [N, H, W]

@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { checkFiniteNumber, invalid, isHeightWidth } from '../util/validate.js';
 import { squaredDistanceTransform } from './distance.js';
 
+/** Options of {@link unetWeightMap} (UNet paper, eq. 2). */
 export interface UNetWeightMapOptions {
   /** Border weight w0 (default 10). */
   w0?: number;

@@ -30,10 +30,11 @@ import {
   heapF32,
   releaseAlias,
   matMulNN,
-  requireChannelsLast,
-  requireFloat32,
+  conv2DGradInfo,
+  type Conv2DGradAttrs,
   wasmKernel,
 } from './wasmUtil.js';
+import { checkInteger } from '../../util/validate.js';
 
 /** Upper bound on a patch matrix (and on a channel-major copy of x), in floats (2^24 = 64 MiB). */
 let maxPatchFloats = 1 << 24;
@@ -43,11 +44,8 @@ const SHIFTED_MAX_OVERHEAD = 1.35;
 
 /** Sets the chunk bound (tests use a small one to exercise the chunked path); returns the old one. */
 export function setPatchChunkLimit(floats: number): number {
-  if (!Number.isInteger(floats) || floats < 1) {
-    throw new Error(`setPatchChunkLimit: expected a positive integer number of floats, got ${floats}.`);
-  }
   const old = maxPatchFloats;
-  maxPatchFloats = floats;
+  maxPatchFloats = checkInteger('setPatchChunkLimit', 'floats', floats);
   return old;
 }
 
@@ -59,11 +57,8 @@ let shiftedMaxPixels = 20000;
 
 /** Test/tuning hook: sets the pixel budget of one group of the stride-1 path; returns the old one. */
 export function setShiftedGroupPixels(pixels: number): number {
-  if (!Number.isInteger(pixels) || pixels < 1) {
-    throw new Error(`setShiftedGroupPixels: expected a positive integer, got ${pixels}.`);
-  }
   const old = shiftedMaxPixels;
-  shiftedMaxPixels = pixels;
+  shiftedMaxPixels = checkInteger('setShiftedGroupPixels', 'pixels', pixels);
   return old;
 }
 
@@ -318,26 +313,11 @@ function filterGradPatches(
 export function conv2dBackpropFilter(args: {
   inputs: { x: tf.TensorInfo; dy: tf.TensorInfo };
   backend: WasmBackend;
-  attrs: {
-    strides: [number, number] | number;
-    pad: 'valid' | 'same' | number | tf.backend_util.ExplicitPadding;
-    dataFormat?: 'NHWC' | 'NCHW';
-    dimRoundingMode?: 'floor' | 'round' | 'ceil';
-    filterShape: [number, number, number, number];
-  };
+  attrs: Conv2DGradAttrs & { filterShape: [number, number, number, number] };
 }): tf.TensorInfo {
   const { inputs, backend, attrs } = args;
   const { x, dy } = inputs;
-  requireFloat32('Conv2DBackpropFilter', x, dy);
-  requireChannelsLast('Conv2DBackpropFilter', attrs.dataFormat);
-  const info = tf.backend_util.computeConv2DInfo(
-    x.shape as [number, number, number, number],
-    attrs.filterShape,
-    attrs.strides,
-    1,
-    attrs.pad,
-    attrs.dimRoundingMode,
-  );
+  const info = conv2DGradInfo('Conv2DBackpropFilter', x.shape, attrs.filterShape, attrs, x, dy);
   const g: PatchGeometry = {
     batch: info.batchSize,
     inH: info.inHeight,

@@ -18,19 +18,13 @@ import {
   heapF32,
   matMulNN,
   original,
-  requireChannelsLast,
-  requireFloat32,
+  conv2DGradInfo,
+  type Conv2DGradAttrs,
   viewAs,
   wasmKernel,
 } from './wasmUtil.js';
 
-type Attrs = {
-  strides: [number, number] | number;
-  pad: 'valid' | 'same' | number | tf.backend_util.ExplicitPadding;
-  dataFormat?: 'NHWC' | 'NCHW';
-  dimRoundingMode?: 'floor' | 'round' | 'ceil';
-  inputShape: [number, number, number, number];
-};
+type Attrs = Conv2DGradAttrs & { inputShape: [number, number, number, number] };
 
 /**
  * Transposes `count` matrices [rows, cols] of `src` (element offsets `srcAt(i)`) into [cols, rows]
@@ -99,16 +93,7 @@ export function conv2dBackpropInput(args: {
 }): tf.TensorInfo {
   const { inputs, backend, attrs } = args;
   const { dy, filter } = inputs;
-  requireFloat32('Conv2DBackpropInput', dy, filter);
-  requireChannelsLast('Conv2DBackpropInput', attrs.dataFormat);
-  const info = tf.backend_util.computeConv2DInfo(
-    attrs.inputShape,
-    filter.shape as [number, number, number, number],
-    attrs.strides,
-    1,
-    attrs.pad,
-    attrs.dimRoundingMode,
-  );
+  const info = conv2DGradInfo('Conv2DBackpropInput', attrs.inputShape, filter.shape, attrs, dy, filter);
   const { filterHeight: kH, filterWidth: kW, strideHeight: sH, strideWidth: sW } = info;
   const ci = info.inChannels;
   const co = info.outChannels;

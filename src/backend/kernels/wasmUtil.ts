@@ -106,6 +106,37 @@ export function requireChannelsLast(kernel: string, dataFormat: unknown): void {
   }
 }
 
+/** The attributes of the Conv2D gradient kernels that set their geometry. */
+export interface Conv2DGradAttrs {
+  strides: [number, number] | number;
+  pad: 'valid' | 'same' | number | tf.backend_util.ExplicitPadding;
+  dataFormat?: 'NHWC' | 'NCHW';
+  dimRoundingMode?: 'floor' | 'round' | 'ceil';
+}
+
+/**
+ * The checks and geometry shared by the Conv2D gradient kernels: float32 `tensors`, channels-last,
+ * and tfjs's Conv2DInfo of an `xShape` input convolved with a `filterShape` filter (no dilation).
+ */
+export function conv2DGradInfo(
+  kernel: string,
+  xShape: readonly number[],
+  filterShape: readonly number[],
+  attrs: Conv2DGradAttrs,
+  ...tensors: tf.TensorInfo[]
+): tf.backend_util.Conv2DInfo {
+  requireFloat32(kernel, ...tensors);
+  requireChannelsLast(kernel, attrs.dataFormat);
+  return tf.backend_util.computeConv2DInfo(
+    xShape as [number, number, number, number],
+    filterShape as [number, number, number, number],
+    attrs.strides,
+    1,
+    attrs.pad,
+    attrs.dimRoundingMode,
+  );
+}
+
 /** Reusable JS scratch space (grows, never shrinks), so hot kernels do not churn the GC. */
 let scratch = new Float32Array(0);
 export function scratchF32(size: number): Float32Array {
