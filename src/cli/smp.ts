@@ -3,24 +3,17 @@
  * model.safetensors, what `save_pretrained` writes) to a TF.js model folder and back; and the
  * model loading `predict` shares with them (a TF.js model folder or an SMP checkpoint folder).
  */
-import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { describeModelInfo, modelInfo } from '../models/info.js';
 import { SMP_CONFIG_FILE, SMP_WEIGHTS_FILE } from '../io/smpCheckpoint.js';
 import { loadSmpModel, saveSmpModel } from '../io/smpModel.js';
+import { pathKind } from '../io/nodeFiles.js';
 import { prepareOutputFolder } from './outputs.js';
 
 const TFJS_FILES = ['model.json', 'weights.bin'];
 
-async function exists(path: string): Promise<boolean> {
-  try {
-    await stat(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
+const exists = async (path: string): Promise<boolean> => (await pathKind(path)) !== null;
 
 /** True when `dir` is an SMP checkpoint folder (config.json + model.safetensors) without a TF.js model.json. */
 export async function isSmpCheckpointDir(dir: string): Promise<boolean> {

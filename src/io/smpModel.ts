@@ -138,6 +138,7 @@ export function smpCheckpointToModel(checkpoint: SmpCheckpoint, options: SmpMode
   }
 }
 
+/** Options of `loadSmpModel`: how to read the files (`readSmpCheckpoint`) and the model's input shape and name. */
 export interface LoadSmpModelOptions extends ReadSmpCheckpointOptions, SmpModelOptions {}
 
 /**
