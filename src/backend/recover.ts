@@ -13,7 +13,6 @@ import * as tf from '@tensorflow/tfjs';
 import { initBackend } from './initBackend.js';
 import { guardWasmAllocations, WasmOutOfMemoryError } from './wasmGuard.js';
 
-export { guardWasmAllocations, WasmOutOfMemoryError };
 
 const WASM = 'wasm';
 /** Messages of a WebAssembly trap or an Emscripten abort. */
