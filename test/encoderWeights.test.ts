@@ -13,7 +13,7 @@ import {
 } from '../src/node.js';
 import { manifest, readSafetensorsFile, SMP_FIXTURES } from './smpFixtures.js';
 import { deterministicStateDict } from './smpWeights.js';
-import { startServer, type TestServer } from './httpServer.js';
+import { refusedUrl, startServer, type TestServer } from './httpServer.js';
 
 const ENCODER = 'mobilenet_v2';
 const spec = getEncoderSpec(ENCODER);
@@ -165,14 +165,15 @@ describe("encoderWeights: 'imagenet' from a local Hub on 127.0.0.1", () => {
     );
     const offlineCache = join(root, 'cache-offline');
     const where = pretrainedFileCachePath({ repoId, revision, filename: 'model.safetensors' }, { cacheDir: offlineCache })!;
-    // Port 9 (discard) on 127.0.0.1: nothing listens, the connection is refused at once.
-    await expect(loadEncoderWeights(model, 'imagenet', { hubUrl: 'http://127.0.0.1:9', cacheDir: offlineCache, progress: false })).rejects.toThrow(
+    // A port on 127.0.0.1 that was just free (not a fixed one): the connection is refused at once.
+    const offline = await refusedUrl();
+    await expect(loadEncoderWeights(model, 'imagenet', { hubUrl: offline, cacheDir: offlineCache, progress: false })).rejects.toThrow(
       `Without network access, download the file on another machine and put it at ${where}`,
     );
     // Put there, it is used.
     await mkdir(dirname(where), { recursive: true });
     await writeFile(where, file.bytes);
-    const result = await loadEncoderWeights(model, 'imagenet', { hubUrl: 'http://127.0.0.1:9', cacheDir: offlineCache, progress: false });
+    const result = await loadEncoderWeights(model, 'imagenet', { hubUrl: offline, cacheDir: offlineCache, progress: false });
     expect(result.source).toBe(`${repoId}@${revision}/model.safetensors`);
     model.dispose();
   });
