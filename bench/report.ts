@@ -112,3 +112,21 @@ export interface ProfileReport {
   };
   kernels: { name: string; calls: number; totalMs: number; ownMs: number; parallelMs: number }[];
 }
+
+/** `npm run -s bench:smp-import -- --json`: peak RSS of importing an SMP checkpoint, in fresh processes. */
+export interface SmpImportReport {
+  date: string;
+  cpu: string;
+  node: string;
+  /** The checkpoint's model, e.g. `Unet resnet34 (depth 5, ...)`. */
+  model: string;
+  params: number;
+  weightsMiB: number;
+  /** Peak RSS of: the runtime alone, `createModel` of the same model, and `loadSmpModel`. */
+  peakRssMiB: { baseline: number; build: number; import: number };
+  importMs: number;
+  importPeakOverWeights: number;
+  importAboveBaselineOverWeights: number;
+  target: string;
+  ok: boolean;
+}

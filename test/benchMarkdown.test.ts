@@ -72,6 +72,12 @@ describe('bench:md (docs/benchmarks.md from the benchmarks JSON)', () => {
     expect(row('Where a train step goes', '`unet-padded@32`')[6]).toBe(`${(100 * p.serialShare).toFixed(1)} %`);
   });
 
+  it('reports the SMP import\'s peak RSS against the weights\' size', () => {
+    // The sample: 238.18 MiB peak over 93.32 MiB of weights; (238.18 − 101.02) / 93.32.
+    expect(row('Importing an SMP checkpoint', 'Unet resnet34 (depth 5, decoder [256, 128, 64, 32, 16], 1 class)').slice(1)).toEqual(['24,455,377', '93', '101', '196', '238', '0.6', '2.55×', '1.47×']);
+    expect(md).toContain('Measured 2026-11-25 on AMD EPYC, Node v20.20.2.');
+  });
+
   it('ratio() divides ours by theirs and shows a dash when a side is missing', () => {
     expect(ratio(3, 2)).toBe('1.50×');
     expect(ratio(undefined, 2)).toBe('—');
@@ -82,6 +88,7 @@ describe('bench:md (docs/benchmarks.md from the benchmarks JSON)', () => {
     const only = benchmarksMarkdown({ bench: data.bench });
     expect(only).not.toContain('## The largest configurations');
     expect(only).not.toContain('## Where a train step goes');
+    expect(only).not.toContain('## Importing an SMP checkpoint');
     expect(only).toContain('## Peak memory');
   });
 });
