@@ -17,7 +17,10 @@ export interface RunResult {
   params?: number;
   trainableParams?: number;
   gflopPerImage?: number;
+  /** Median ms of `predict` on 1 image (inference mode, the model as built). */
   forwardMs?: number;
+  /** The same with `optimizeForInference(model)` (what predictTiled and the CLI run). */
+  optimizedForwardMs?: number;
   trainStepMs?: number | null;
   imagesPerSec?: number | null;
   forwardGflops?: number;
