@@ -13,19 +13,22 @@
  *
  * Options: --out docs/benchmarks.md  --json-out docs/benchmarks.json (with --run)
  *          --bench-args '...' (passed on to `npm run bench` with --run, e.g. '--models unet-padded --steps 1')
- *          --no-memory / --no-profile (with --run: skip those parts)
+ *          --no-memory / --no-profile / --no-smp-import (with --run: skip those parts)
+ *          --smp-import S.json (the output of `npm run -s bench:smp-import -- --json`: adds or replaces that
+ *          part; with --from, the merged JSON is also written to --json-out)
  */
 import { spawnSync } from 'node:child_process';
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import type { BenchReport, MemoryReport, ProfileReport, RunResult, TorchResult, TorchRun } from './report.js';
+import type { BenchReport, MemoryReport, ProfileReport, RunResult, SmpImportReport, TorchResult, TorchRun } from './report.js';
 
 /** Everything docs/benchmarks.md is made from. */
 export interface BenchmarkData {
   bench: BenchReport;
   memory?: MemoryReport;
   profiles?: ProfileReport[];
+  smpImport?: SmpImportReport;
 }
 
 const ok = (t: TorchRun): t is TorchResult => !('error' in t);
@@ -62,13 +65,14 @@ function versusTable(bench: BenchReport, threads: number): string {
     const failed = r.runs.find((x) => x.backend === 'wasm' && x.threads === threads && x.error !== undefined);
     return [
       modelLabel(r), inputLabel(r), gflop(r.runs.find((x) => x.gflopPerImage !== undefined)?.gflopPerImage),
-      failed ? `error: ${failed.error}` : ms(w?.forwardMs), ms(t?.forwardMs), ratio(w?.forwardMs, t?.forwardMs),
-      ms(w?.trainStepMs), ms(t?.trainStepMs), ratio(w?.trainStepMs, t?.trainStepMs),
+      failed ? `error: ${failed.error}` : ms(w?.forwardMs), ms(w?.optimizedForwardMs), ms(t?.forwardMs), ratio(w?.forwardMs, t?.forwardMs),
+      ratio(w?.optimizedForwardMs, t?.forwardMs), ms(w?.trainStepMs), ms(t?.trainStepMs), ratio(w?.trainStepMs, t?.trainStepMs),
       fixed(w?.trainGflops, 1),
     ];
   });
   return table(
-    ['model', 'input', 'GFLOP / image', 'forward ms (ours)', 'forward ms (PyTorch)', 'forward ours ÷ PyTorch',
+    ['model', 'input', 'GFLOP / image', 'forward ms (ours)', 'forward ms (ours, optimized)', 'forward ms (PyTorch)', 'forward ours ÷ PyTorch',
+      'optimized forward ours ÷ PyTorch',
       `train step ms (ours)`, 'train step ms (PyTorch)', 'train ours ÷ PyTorch', 'train GFLOP/s (ours)'],
     rows,
   );
@@ -81,10 +85,10 @@ function speedupTable(bench: BenchReport, threads: number): string {
     const wn = wasmRun(r.runs, threads);
     const t1 = torchRun(r.torch, 1);
     const tn = torchRun(r.torch, threads);
-    return [modelLabel(r), inputLabel(r), ratio(w1?.forwardMs, wn?.forwardMs), ratio(w1?.trainStepMs, wn?.trainStepMs),
+    return [modelLabel(r), inputLabel(r), ratio(w1?.forwardMs, wn?.forwardMs), ratio(w1?.optimizedForwardMs, wn?.optimizedForwardMs), ratio(w1?.trainStepMs, wn?.trainStepMs),
       ratio(t1?.forwardMs, tn?.forwardMs), ratio(t1?.trainStepMs, tn?.trainStepMs)];
   });
-  return table(['model', 'input', 'forward (ours)', 'train step (ours)', 'forward (PyTorch)', 'train step (PyTorch)'], rows);
+  return table(['model', 'input', 'forward (ours)', 'optimized forward (ours)', 'train step (ours)', 'forward (PyTorch)', 'train step (PyTorch)'], rows);
 }
 
 function memoryTable(bench: BenchReport): string {
@@ -125,6 +129,17 @@ function profileTable(profiles: ProfileReport[]): string {
   return table(['model', 'batch', 'threads', 'step ms', 'in XNNPACK ms', 'outside XNNPACK ms', 'outside XNNPACK share', 'of which tfjs JavaScript ms'], rows);
 }
 
+function smpImportTable(r: SmpImportReport): string {
+  const mib = (v: number) => fixed(v, 0);
+  return table(
+    ['checkpoint', 'parameters', 'model.safetensors MiB', 'runtime alone MiB', '`createModel` MiB', '`loadSmpModel` MiB', 'import s',
+      'import peak ÷ weights', '(import peak − runtime) ÷ weights'],
+    [[r.model, r.params.toLocaleString('en'), mib(r.weightsMiB), mib(r.peakRssMiB.baseline), mib(r.peakRssMiB.build), mib(r.peakRssMiB.import),
+      fixed(r.importMs / 1000, 1), `${fixed(r.importPeakOverWeights, 2)}×`, `${fixed(r.importAboveBaselineOverWeights, 2)}×`]],
+    1,
+  );
+}
+
 /** docs/benchmarks.md from the benchmarks' JSON. */
 export function benchmarksMarkdown(data: BenchmarkData): string {
   const { bench, memory, profiles } = data;
@@ -149,7 +164,9 @@ export function benchmarksMarkdown(data: BenchmarkData): string {
   out.push(`- **Models**: plain models with filters ${config.filters.join(', ')}, BatchNorm, 1 input channel; ` +
     `encoder models (\`decoder\` on \`encoder\`) with ${config.encoderModels}. 1 class (sigmoid), batch ${config.batch}, ` +
     `${config.optimizer}, ${config.loss}.`);
-  out.push(`- **Timing**: forward = median of ${config.forwardReps} passes of 1 image (inference mode); train step = median of ` +
+  out.push(`- **Timing**: forward = median of ${config.forwardReps} passes of 1 image (inference mode); "optimized" = the same ` +
+    'after `optimizeForInference` (BatchNorm folded, activations fused: what `predictTiled` and the CLI run; PyTorch runs its ' +
+    `eval-mode model as is); train step = median of ` +
     `${config.steps} steps of batch ${config.batch} after 2 warm-up steps. "ours ÷ PyTorch" > 1 means we are slower.`);
   for (const n of threads) {
     out.push('');
@@ -194,6 +211,18 @@ export function benchmarksMarkdown(data: BenchmarkData): string {
     out.push('');
     out.push(profileTable(profiles));
   }
+  if (data.smpImport !== undefined) {
+    const r = data.smpImport;
+    out.push('');
+    out.push('## Importing an SMP checkpoint (`npm run bench:smp-import`)');
+    out.push('');
+    out.push(`Measured ${r.date.slice(0, 10)} on ${r.cpu}, Node ${r.node}. Peak resident memory (RSS) of a fresh Node process on the ` +
+      'built package (cpu backend) that loads the library and TF.js and then does nothing (runtime alone), builds the model with ' +
+      '`createModel`, or imports the checkpoint with `loadSmpModel(dir)` (config.json + model.safetensors from a folder, random weights). ' +
+      'The import reads the file tensor by tensor and builds the model without random initial weights ([from PyTorch](from-pytorch.md)).');
+    out.push('');
+    out.push(smpImportTable(r));
+  }
   const others = otherBackendsTable(bench);
   if (others !== null) {
     out.push('');
@@ -219,7 +248,9 @@ function runJson<T>(script: string, args: string[]): T {
   console.error(`bench:md: npm run -s ${script} -- --json ${args.join(' ')}`);
   const r = spawnSync('npm', ['run', '-s', script, '--', '--json', ...args], { encoding: 'utf8', maxBuffer: 1 << 28, stdio: ['ignore', 'pipe', 'inherit'] });
   if (r.status !== 0) throw new Error(`bench:md: npm run ${script} failed (exit ${r.status})`);
-  const start = r.stdout.indexOf('{');
+  // The JSON starts at the first line that starts with '{' (npm echoes the commands of nested scripts first).
+  const start = r.stdout.search(/^\{/m);
+  if (start < 0) throw new Error(`bench:md: npm run ${script} printed no JSON`);
   return JSON.parse(r.stdout.slice(start)) as T;
 }
 
@@ -241,6 +272,8 @@ async function main(): Promise<void> {
       'bench-args': { type: 'string', default: '' },
       'no-memory': { type: 'boolean', default: false },
       'no-profile': { type: 'boolean', default: false },
+      'no-smp-import': { type: 'boolean', default: false },
+      'smp-import': { type: 'string' },
     },
   });
   let data: BenchmarkData;
@@ -255,7 +288,8 @@ async function main(): Promise<void> {
       ? undefined
       : profiled.map((m) => runJson<ProfileReport>('bench:profile', ['--model', m, '--size', String(bench.config.size),
         '--batch', String(bench.config.batch), '--filters', bench.config.filters.join(','), '--threads', '1']));
-    data = { bench, memory, profiles };
+    const smpImport = values['no-smp-import'] ? undefined : runJson<SmpImportReport>('bench:smp-import', []);
+    data = { bench, memory, profiles, smpImport };
     writeAtomically(values['json-out']!, JSON.stringify(data, null, 2) + '\n');
     console.error(`bench:md: wrote ${values['json-out']}`);
   } else if (values.from !== undefined) {
@@ -268,6 +302,13 @@ async function main(): Promise<void> {
     };
   } else {
     throw new Error('bench:md: give --run (run the benchmarks), --from docs/benchmarks.json, or --bench FILE [--memory FILE] [--profile FILE ...]');
+  }
+  if (values['smp-import'] !== undefined && !values.run) {
+    data.smpImport = readJson<SmpImportReport>(values['smp-import']);
+    if (values.from !== undefined) {
+      writeAtomically(values['json-out']!, JSON.stringify(data, null, 2) + '\n');
+      console.error(`bench:md: wrote ${values['json-out']}`);
+    }
   }
   writeAtomically(values.out!, benchmarksMarkdown(data));
   console.error(`bench:md: wrote ${values.out}`);

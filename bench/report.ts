@@ -17,7 +17,10 @@ export interface RunResult {
   params?: number;
   trainableParams?: number;
   gflopPerImage?: number;
+  /** Median ms of `predict` on 1 image (inference mode, the model as built). */
   forwardMs?: number;
+  /** The same with `optimizeForInference(model)` (what predictTiled and the CLI run). */
+  optimizedForwardMs?: number;
   trainStepMs?: number | null;
   imagesPerSec?: number | null;
   forwardGflops?: number;
@@ -111,4 +114,22 @@ export interface ProfileReport {
     peakWasmMiB: number;
   };
   kernels: { name: string; calls: number; totalMs: number; ownMs: number; parallelMs: number }[];
+}
+
+/** `npm run -s bench:smp-import -- --json`: peak RSS of importing an SMP checkpoint, in fresh processes. */
+export interface SmpImportReport {
+  date: string;
+  cpu: string;
+  node: string;
+  /** The checkpoint's model, e.g. `Unet resnet34 (depth 5, ...)`. */
+  model: string;
+  params: number;
+  weightsMiB: number;
+  /** Peak RSS of: the runtime alone, `createModel` of the same model, and `loadSmpModel`. */
+  peakRssMiB: { baseline: number; build: number; import: number };
+  importMs: number;
+  importPeakOverWeights: number;
+  importAboveBaselineOverWeights: number;
+  target: string;
+  ok: boolean;
 }

@@ -18,12 +18,13 @@
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtemp, rm, stat } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
 import { createModel, saveSmpModel } from '../src/node.js';
+import type { SmpImportReport } from './report.js';
 
 const TAG = 'SMP_IMPORT_RESULT ';
 const MiB = 2 ** 20;
@@ -105,8 +106,9 @@ async function main(): Promise<void> {
     const results = (['baseline', 'build', 'import'] as Phase[]).map((p) => runChild(p, dir, encoder));
     const [base, build, imp] = results as [ChildResult, ChildResult, ChildResult];
     const ratio = imp.peakRssBytes / weightsBytes;
-    const summary = {
+    const summary: SmpImportReport = {
       date: new Date().toISOString(),
+      cpu: cpus()[0]?.model.trim() ?? 'unknown CPU',
       model: `Unet ${encoder} (depth 5, decoder [256, 128, 64, 32, 16], 1 class)`,
       params: imp.params,
       weightsMiB: weightsBytes / MiB,
@@ -122,6 +124,7 @@ async function main(): Promise<void> {
       console.log(JSON.stringify(summary, null, 2));
     } else {
       const f = (x: number) => x.toFixed(0);
+      console.log(`${summary.date.slice(0, 10)}, ${summary.cpu}, Node ${summary.node}`);
       console.log(`${summary.model}: ${summary.params.toLocaleString('en')} params, model.safetensors ${f(summary.weightsMiB)} MiB`);
       console.log(`peak RSS: baseline (library + TF.js) ${f(summary.peakRssMiB.baseline)} MiB, createModel ${f(summary.peakRssMiB.build)} MiB, loadSmpModel ${f(summary.peakRssMiB.import)} MiB (${(imp.ms / 1000).toFixed(1)} s)`);
       console.log(

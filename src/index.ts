@@ -167,11 +167,11 @@ import './backend/kernels/resizeGrad.js';
 
 // --- Weights interop: safetensors, SMP checkpoints, pretrained weight downloads (src/io/) ---
 export {
-  readSafetensors, readSafetensorsHeader, writeSafetensors,
+  readSafetensors, readSafetensorsHeader, writeSafetensors, openSafetensors, bytesByteSource, blobByteSource,
   f16BitsToFloat, floatToF16Bits, bf16BitsToFloat, floatToBf16Bits, SAFETENSORS_MAX_HEADER_BYTES,
   type SafetensorsDtype, type SafetensorsTensor, type SafetensorsFile, type SafetensorsHeader,
   type SafetensorsHeaderEntry, type ReadSafetensorsOptions, type SafetensorsData, type SafetensorsInput,
-  type SafetensorsInputs,
+  type SafetensorsInputs, type ByteSource, type SafetensorsReader,
 } from './io/safetensors.js';
 export {
   fetchWeights, fetchPretrainedFile, pretrainedFileUrl, pretrainedFileCachePath, weightsCacheDir,

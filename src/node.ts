@@ -8,6 +8,7 @@ export * from './index.js';
 
 // --- Node-only: file:// IOHandler, image files, folder datasets ---
 export { fileSystem, registerFileHandler, FILE_SCHEME } from './io/fileHandler.js';
+export { fileByteSource } from './io/nodeFiles.js';
 export { decodeImage, encodePng, encodeJpeg, readImage, writeImage, floatToRaw, type RawImage } from './data/images.js';
 export {
   loadSegmentationDataset, loadSegmentationSamples, pairImageMaskFiles, rawToFloat,

@@ -37,39 +37,49 @@ describe('bench:md (docs/benchmarks.md from the benchmarks JSON)', () => {
     expect(md).not.toMatch(/undefined|NaN|\[object/);
   });
 
-  it('puts ours next to PyTorch with ours ÷ PyTorch for forward and train step, at 1 and 2 threads', () => {
+  it('puts ours next to PyTorch with ours ÷ PyTorch for forward (as built and optimized) and train step, at 1 and 2 threads', () => {
     for (const t of [1, 2]) {
       const cells = row(`Ours vs PyTorch, ${t} thread`, '`unet` on `resnet18`');
+      const ms = (v: number) => (v < 100 ? v.toFixed(1) : v.toFixed(0));
       expect(cells[1]).toBe('64×64×3');
       expect(cells[2]).toBe(w(t).gflopPerImage!.toFixed(2));
-      expect(cells[3]).toBe(w(t).forwardMs! < 100 ? w(t).forwardMs!.toFixed(1) : w(t).forwardMs!.toFixed(0));
-      expect(cells[5]).toBe(r2(w(t).forwardMs!, pt(t).forwardMs));
-      expect(cells[6]).toBe(w(t).trainStepMs!.toFixed(0));
-      expect(cells[7]).toBe(pt(t).trainStepMs.toFixed(0));
-      expect(cells[8]).toBe(r2(w(t).trainStepMs!, pt(t).trainStepMs));
+      expect(cells[3]).toBe(ms(w(t).forwardMs!));
+      expect(cells[4]).toBe(ms(w(t).optimizedForwardMs!));
+      expect(cells[5]).toBe(ms(pt(t).forwardMs));
+      expect(cells[6]).toBe(r2(w(t).forwardMs!, pt(t).forwardMs));
+      expect(cells[7]).toBe(r2(w(t).optimizedForwardMs!, pt(t).forwardMs));
+      expect(cells[8]).toBe(w(t).trainStepMs!.toFixed(0));
+      expect(cells[9]).toBe(pt(t).trainStepMs.toFixed(0));
+      expect(cells[10]).toBe(r2(w(t).trainStepMs!, pt(t).trainStepMs));
     }
-    // The sample's numbers, worked out by hand: 5858.13 / 1932.73 and 496.12 / 801.28.
-    expect(row('Ours vs PyTorch, 1 thread', '`unet` on `resnet18`')[8]).toBe('3.03×');
-    expect(row('Ours vs PyTorch, 1 thread', '`unet` on `resnet18`')[5]).toBe('0.62×');
+    // The sample's numbers, worked out by hand: 1363.72 / 411.82, 64.93 / 191.25 and 53.57 / 191.25.
+    const one = row('Ours vs PyTorch, 1 thread', '`unet` on `resnet18`');
+    expect([one[10], one[6], one[7]]).toEqual(['3.31×', '0.34×', '0.28×']);
     expect(row('Ours vs PyTorch, 1 thread', '`unet-padded`')[1]).toBe('32×32×1');
   });
 
   it('gives the 2-thread speed-ups over 1 thread on both sides', () => {
     const cells = row('Speed-up of 2 threads', '`unet` on `resnet18`');
     expect(cells.slice(2)).toEqual([
-      r2(w(1).forwardMs!, w(2).forwardMs!), r2(w(1).trainStepMs!, w(2).trainStepMs!),
+      r2(w(1).forwardMs!, w(2).forwardMs!), r2(w(1).optimizedForwardMs!, w(2).optimizedForwardMs!), r2(w(1).trainStepMs!, w(2).trainStepMs!),
       r2(pt(1).forwardMs, pt(2).forwardMs), r2(pt(1).trainStepMs, pt(2).trainStepMs),
     ]);
-    expect(cells[3]).toBe('1.53×'); // 5858.13 / 3817.73
+    expect(cells[4]).toBe('1.11×'); // 1363.72 / 1229.67
   });
 
   it('reports peak wasm memory per thread count, the largest configurations and the profile', () => {
-    expect(row('Peak memory', '`unet` on `resnet18`').slice(2)).toEqual(['4', '952', '850', '1197', 'none']);
+    expect(row('Peak memory', '`unet` on `resnet18`').slice(2)).toEqual(['4', '945', '952', '1202', 'none']);
     const big = row('The largest configurations', '`unet++`');
     expect(big.slice(1, 8)).toEqual(['unet++ 256×256×1, filters 16..256, deep supervision, batch 8', '1', 'whole batch (`trainOnBatch`)', 'trains', '23', '3530, 3530', '14362']);
     expect(row('The largest configurations', '`unet3+`')[4]).toMatch(/^fails: The wasm backend is out of memory/);
     const p = data.profiles![0]!.summary;
     expect(row('Where a train step goes', '`unet-padded@32`')[6]).toBe(`${(100 * p.serialShare).toFixed(1)} %`);
+  });
+
+  it('reports the SMP import\'s peak RSS against the weights\' size', () => {
+    // The sample: 238.18 MiB peak over 93.32 MiB of weights; (238.18 − 101.02) / 93.32.
+    expect(row('Importing an SMP checkpoint', 'Unet resnet34 (depth 5, decoder [256, 128, 64, 32, 16], 1 class)').slice(1)).toEqual(['24,455,377', '93', '101', '196', '238', '0.6', '2.55×', '1.47×']);
+    expect(md).toContain('Measured 2026-11-25 on AMD EPYC, Node v20.20.2.');
   });
 
   it('ratio() divides ours by theirs and shows a dash when a side is missing', () => {
@@ -82,6 +92,7 @@ describe('bench:md (docs/benchmarks.md from the benchmarks JSON)', () => {
     const only = benchmarksMarkdown({ bench: data.bench });
     expect(only).not.toContain('## The largest configurations');
     expect(only).not.toContain('## Where a train step goes');
+    expect(only).not.toContain('## Importing an SMP checkpoint');
     expect(only).toContain('## Peak memory');
   });
 });

@@ -1,18 +1,27 @@
 import { readFileSync } from 'node:fs';
+import { mkdtemp, rm, truncate, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   bf16BitsToFloat,
   f16BitsToFloat,
   floatToBf16Bits,
   floatToF16Bits,
+  blobByteSource,
+  bytesByteSource,
+  openSafetensors,
   readSafetensors,
   readSafetensorsHeader,
   writeSafetensors,
+  type ByteSource,
   type SafetensorsDtype,
   type SafetensorsInput,
+  type SafetensorsTensor,
 } from '../src/index.js';
+import { fileByteSource } from '../src/node.js';
 
 const fixtures = fileURLToPath(new URL('./fixtures/safetensors/', import.meta.url));
 
@@ -277,9 +286,8 @@ describe('round trips for every dtype', () => {
   });
 });
 
-describe('malformed files give clear errors', () => {
-  const f32Data = (n: number) => new Uint8Array(new Float32Array(n).buffer);
-  const cases: Array<[string, Uint8Array, RegExp]> = [
+const f32Data = (n: number) => new Uint8Array(new Float32Array(n).buffer);
+const malformed: Array<[string, Uint8Array, RegExp]> = [
     ['an empty file', new Uint8Array(0), /0 bytes, shorter than its 8-byte header length/],
     ['7 bytes', new Uint8Array(7), /7 bytes, shorter than its 8-byte header length/],
     ['a header length beyond the cap', rawFile({}, 0, 200_000_000n), /header length 200000000 bytes exceeds the limit of 100000000/],
@@ -318,8 +326,10 @@ describe('malformed files give clear errors', () => {
     ['a U32 value beyond int32', rawFile({ n: entry('U32', [1], 0, 4) }, new Uint8Array([0, 0, 0, 0x80])), /tensor "n" \(U32\): value 2147483648 at index 0 does not fit in int32/],
     ['an F64 value beyond float32', rawFile({ d: entry('F64', [1], 0, 8) }, new Uint8Array(new Float64Array([1e300]).buffer)), /tensor "d" \(F64\): value 1e\+300 at index 0 is beyond the float32 range/],
     ['a BOOL byte that is not 0 or 1', rawFile({ b: entry('BOOL', [2], 0, 2) }, new Uint8Array([1, 2])), /tensor "b" \(BOOL\): byte 2 at index 1 is not a boolean/],
-  ];
-  for (const [what, bytes, message] of cases) {
+];
+
+describe('malformed files give clear errors', () => {
+  for (const [what, bytes, message] of malformed) {
     it(`rejects ${what}`, () => {
       expect(() => readSafetensors(bytes)).toThrow(message);
     });
@@ -365,5 +375,105 @@ describe('writeSafetensors input errors', () => {
     const s = tf.tensor1d(['a'], 'string');
     expect(() => writeSafetensors({ s })).toThrow(/tensor "s" has tf dtype string/);
     s.dispose();
+  });
+});
+
+/** Every tensor of an opened file, read one at a time, then closed. */
+async function readAllOpened(source: ByteSource): Promise<Map<string, SafetensorsTensor>> {
+  const reader = await openSafetensors(source);
+  try {
+    const out = new Map<string, SafetensorsTensor>();
+    for (const e of reader.header.entries) out.set(e.name, await reader.tensor(e.name));
+    return out;
+  } finally {
+    await reader.close();
+  }
+}
+
+/** A source that records the (offset, length) of every read and whether it was closed. */
+function recording(inner: ByteSource): ByteSource & { reads: Array<[number, number]>; closed: boolean } {
+  const r = {
+    reads: [] as Array<[number, number]>,
+    closed: false,
+    byteLength: inner.byteLength,
+    read(offset: number, length: number) {
+      r.reads.push([offset, length]);
+      return inner.read(offset, length);
+    },
+    async close() {
+      r.closed = true;
+      await inner.close();
+    },
+  };
+  return r;
+}
+
+describe('openSafetensors: reading tensor by tensor', () => {
+  let dir: string;
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'smtf-safetensors-'));
+  });
+  afterAll(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+  const golden = () => readFileSync(`${fixtures}golden_smp_like.safetensors`);
+
+  it('gives what readSafetensors gives, from bytes, a Blob and a file, reading only the header and each tensor\'s range', async () => {
+    const bytes = golden();
+    const expected = readSafetensors(bytes);
+    const path = join(dir, 'golden.safetensors');
+    await writeFile(path, bytes);
+    const sources: Array<[string, ByteSource]> = [
+      ['bytes', bytesByteSource(bytes)],
+      ['Blob', blobByteSource(new Blob([bytes]))],
+      ['file', await fileByteSource(path)],
+    ];
+    for (const [what, inner] of sources) {
+      const source = recording(inner);
+      const reader = await openSafetensors(source);
+      expect(reader.header, what).toEqual(readSafetensorsHeader(bytes));
+      const tensors = new Map<string, SafetensorsTensor>();
+      for (const e of reader.header.entries) tensors.set(e.name, await reader.tensor(e.name));
+      await reader.close();
+      expect(tensors, what).toEqual(expected.tensors);
+      expect(source.closed, what).toBe(true);
+      // The 8-byte length, the header, then exactly each tensor's bytes: the file is never read whole.
+      const base = 8 + reader.header.headerLength;
+      expect(source.reads, what).toEqual([
+        [0, 8], [8, reader.header.headerLength],
+        ...reader.header.entries.map((e): [number, number] => [base + e.dataOffsets[0], e.dataOffsets[1] - e.dataOffsets[0]]),
+      ]);
+    }
+  });
+
+  it('rejects every malformed file with the same message as readSafetensors, and closes the source when the header is bad', async () => {
+    for (const [what, bytes, message] of malformed) {
+      for (const make of [() => bytesByteSource(bytes), () => blobByteSource(new Blob([bytes as Uint8Array<ArrayBuffer>]))]) {
+        const source = recording(make());
+        await expect(readAllOpened(source), what).rejects.toThrow(message);
+        expect(source.closed, what).toBe(true);
+      }
+    }
+    const path = join(dir, 'bad.safetensors');
+    await writeFile(path, rawFile({ w: entry('F32', [2], 0, 8) }, 4));
+    await expect(openSafetensors(await fileByteSource(path))).rejects.toThrow(/tensor "w": "data_offsets" \[0, 8\] run past the end of the data section \(4 bytes\)/);
+  });
+
+  it('names an unknown tensor, a file truncated after it was opened, and a read after close', async () => {
+    const path = join(dir, 'shrinks.safetensors');
+    const bytes = writeSafetensors({ a: { data: new Float32Array(4) }, b: { data: new Float32Array(1000) } });
+    await writeFile(path, bytes);
+    const reader = await openSafetensors(await fileByteSource(path));
+    await expect(reader.tensor('c')).rejects.toThrow('safetensors: the file has no tensor "c".');
+    await truncate(path, bytes.length - 100);
+    expect((await reader.tensor('a')).data).toEqual(new Float32Array(4));
+    await expect(reader.tensor('b')).rejects.toThrow(`${path}: the file ends at byte ${bytes.length - 100}, before the 4000 bytes at ${bytes.length - 4000}; it was truncated while being read.`);
+    await reader.close();
+    await reader.close();
+    await expect(reader.tensor('a')).rejects.toThrow(`${path}: read after the file was closed.`);
+  });
+
+  it('a missing file rejects with ENOENT', async () => {
+    await expect(fileByteSource(join(dir, 'nope.safetensors'))).rejects.toMatchObject({ code: 'ENOENT' });
   });
 });

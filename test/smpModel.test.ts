@@ -10,9 +10,12 @@ import { gunzipSync } from 'node:zlib';
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  createModel, loadSmpModel, loadStateDict, pythonJsonDumps, modelInfo, modelStateDict, parseSmpConfig, readSafetensors, readSmpCheckpoint, saveSmpModel,
+  createModel, loadSmpModel, loadStateDict, pythonJsonDumps, modelInfo, modelStateDict, parseSmpConfig, readSafetensors, readSafetensorsHeader, readSmpCheckpoint, saveSmpModel,
   smpCheckpointToModel, smpModelFiles, stateDictMapping, smpStateDictLayout, smpUnusedPrefixes, writeSafetensors, type SafetensorsTensor,
 } from '../src/node.js';
+import { registerLocalFileAccess } from '../src/io/localFiles.js';
+import { nodeFileAccess } from '../src/io/nodeFiles.js';
+import { withZeroInitialization } from '../src/layers/initialization.js';
 import { keysFile, manifest, nhwc, readSafetensorsFile, SMP_FIXTURES, materializeCheckpoint, type CheckpointEntry } from './smpFixtures.js';
 import { deterministicStateDict } from './smpWeights.js';
 
@@ -100,6 +103,88 @@ describe('loadSmpModel: the committed SMP checkpoints', () => {
   });
 });
 
+describe('loadSmpModel: memory', () => {
+  it('reads a local checkpoint tensor by tensor: header, then exactly the used weights\' ranges; every weight is the file\'s', async () => {
+    const c = checkpoint('unet-resnet18-d3');
+    const dir = dirs.get(c.name)!;
+    const weightsPath = join(dir, 'model.safetensors');
+    const bytes = await readFile(weightsPath);
+    const header = readSafetensorsHeader(bytes);
+    const reads: Array<[number, number]> = [];
+    const wholeReads: string[] = [];
+    const previous = registerLocalFileAccess({
+      ...nodeFileAccess,
+      readFile: (path) => {
+        wholeReads.push(path);
+        return nodeFileAccess.readFile(path);
+      },
+      openFile: async (path) => {
+        const inner = await nodeFileAccess.openFile(path);
+        return { byteLength: inner.byteLength, close: () => inner.close(), read: (o, n) => (reads.push([o, n]), inner.read(o, n)) };
+      },
+    });
+    const before = tf.memory().numTensors;
+    let model: tf.LayersModel;
+    try {
+      model = await loadSmpModel(dir);
+    } finally {
+      registerLocalFileAccess(previous);
+    }
+    try {
+      expect(wholeReads).toEqual([join(dir, 'config.json')]);
+      const used = new Set(smpStateDictLayout(parseSmpConfig(c.config as unknown as Record<string, unknown>)).filter((e) => e.role === 'weight').map((e) => e.key));
+      const base = 8 + header.headerLength;
+      // Dead weights and step counters are never even read.
+      expect(reads).toEqual([
+        [0, 8], [8, header.headerLength],
+        ...header.entries.filter((e) => used.has(e.name)).map((e): [number, number] => [base + e.dataOffsets[0], e.dataOffsets[1] - e.dataOffsets[0]]),
+      ]);
+      const file = readSafetensors(bytes).tensors;
+      const loaded = modelStateDict(model!);
+      expect(new Set(Object.keys(loaded))).toEqual(used);
+      for (const key of used) expect(loaded[key]!.data, key).toEqual(file.get(key)!.data);
+      expect(relativeError(model!, c)).toBeLessThanOrEqual(1e-3);
+    } finally {
+      model!.dispose();
+    }
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
+  it('reads a Blob / File weights source slice by slice', async () => {
+    const c = checkpoint('unetplusplus-mobilenet_v2-d3');
+    const dir = dirs.get(c.name)!;
+    const model = await loadSmpModel({ config: await readFile(join(dir, 'config.json'), 'utf8'), weights: new Blob([await readFile(join(dir, 'model.safetensors'))]) });
+    try {
+      expect(relativeError(model, c)).toBeLessThanOrEqual(1e-3);
+    } finally {
+      model.dispose();
+    }
+  });
+
+  it('builds the model with zero kernels (every one is then loaded), and only while importing', () => {
+    const options = { encoder: 'resnet18', encoderDepth: 3, inputShape: [32, 32, 3], decoderChannels: [8, 8, 4] } as const;
+    const kernels = (m: tf.LayersModel) => m.weights.filter((w) => /kernel/.test(w.originalName));
+    const zero = withZeroInitialization(() => createModel('unet', options));
+    const random = createModel('unet', options);
+    try {
+      expect(kernels(zero).length).toBe(kernels(random).length);
+      expect(kernels(zero).length).toBeGreaterThan(10);
+      for (const w of kernels(zero)) expect(tf.tidy(() => w.read().abs().max().dataSync()[0]), w.originalName).toBe(0);
+      for (const w of kernels(random)) expect(tf.tidy(() => w.read().abs().max().dataSync()[0]), w.originalName).toBeGreaterThan(0);
+      // BatchNorm keeps its own initialisers (gamma and variance 1).
+      const gamma = zero.weights.find((w) => w.originalName.endsWith('gamma'))!;
+      expect(Array.from(gamma.read().dataSync()).every((v) => v === 1)).toBe(true);
+      expect(() => withZeroInitialization(() => { throw new Error('boom'); })).toThrow('boom');
+      const after = createModel('unet', options);
+      expect(tf.tidy(() => kernels(after)[0]!.read().abs().max().dataSync()[0])).toBeGreaterThan(0);
+      after.dispose();
+    } finally {
+      zero.dispose();
+      random.dispose();
+    }
+  });
+});
+
 describe('loadSmpModel: strict loading', () => {
   const name = 'unet-mobilenet_v2-d3';
   let config: Record<string, unknown>;
@@ -133,6 +218,17 @@ describe('loadSmpModel: strict loading', () => {
       for (const k of [...t.keys()]) if (k.endsWith('.num_batches_tracked')) t.delete(k);
     }));
     noCounters.dispose();
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
+  it('a weight that fails to decode while loading is an error naming it, and leaves no tensor behind', async () => {
+    const before = tf.memory().numTensors;
+    const key = 'decoder.blocks.2.conv1.0.weight';
+    const t = tensors.get(key)!;
+    const big = new Float64Array(t.data.length);
+    big[3] = 1e300;
+    const weights = writeSafetensors(new Map([...tensors].map(([k, v]) => [k, k === key ? { data: big, shape: v.shape } : { data: v.data, shape: v.shape, dtype: v.dtype === 'I64' ? ('I64' as const) : ('F32' as const) }])));
+    await expect(loadSmpModel({ config, weights })).rejects.toThrow(`tensor "${key}" (F64): value 1e+300 at index 3 is beyond the float32 range`);
     expect(tf.memory().numTensors).toBe(before);
   });
 

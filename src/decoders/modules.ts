@@ -7,6 +7,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { checkOneOf, checkOptionalBoolean, isPositiveInt } from '../util/validate.js';
 import { RESIZE_INTERPOLATIONS, Resize2D, type ResizeInterpolation } from '../layers/resize.js';
+import { initialKernel } from '../layers/initialization.js';
 
 /** The decoder options of segmentation_models.pytorch's Unet / UnetPlusPlus. */
 export interface SmpDecoderOptions {
@@ -89,7 +90,7 @@ export function conv2dReLU(
       kernelSize: 3,
       padding: 'same',
       useBias: !opts.batchNorm,
-      kernelInitializer: 'heUniform',
+      kernelInitializer: initialKernel('heUniform'),
       name: `${opts.name}.0`,
     })
     .apply(x) as tf.SymbolicTensor;

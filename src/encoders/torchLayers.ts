@@ -6,6 +6,7 @@
  * weightless helpers get a suffix (`.pad`, `.relu1`, `.add`) that no PyTorch key uses.
  */
 import * as tf from '@tensorflow/tfjs';
+import { initialKernel } from '../layers/initialization.js';
 
 type T = tf.SymbolicTensor;
 
@@ -64,7 +65,7 @@ export function torchConv2d(x: T, o: TorchConvOptions): T {
       strides: stride,
       padding: mode,
       useBias: bias,
-      kernelInitializer: kaimingFanOut(o.filters, o.kernelSize),
+      kernelInitializer: initialKernel(kaimingFanOut(o.filters, o.kernelSize)),
       biasInitializer: 'zeros',
       name: o.name,
     }),
@@ -84,7 +85,7 @@ export function torchDepthwiseConv2d(x: T, o: Omit<TorchConvOptions, 'filters' |
       padding: mode,
       depthMultiplier: 1,
       useBias: false,
-      depthwiseInitializer: kaimingFanOut(channels, o.kernelSize),
+      depthwiseInitializer: initialKernel(kaimingFanOut(channels, o.kernelSize)),
       name: o.name,
     }),
     y,

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { ClassGate, type ClassGateActivation } from '../layers/classGate.js';
+import { initialKernel } from '../layers/initialization.js';
 
 /** Name of the `cls` output of a model with the classification-guided module. */
 export const CGM_OUTPUT_NAME = 'cls';
@@ -11,7 +12,7 @@ export const CGM_OUTPUT_NAME = 'cls';
 export function cgmBranch(deepest: tf.SymbolicTensor, opts: { kernelInitializer: string }): tf.SymbolicTensor {
   let c = tf.layers.dropout({ rate: 0.5, name: 'cls_dropout' }).apply(deepest) as tf.SymbolicTensor;
   c = tf.layers
-    .conv2d({ filters: 2, kernelSize: 1, kernelInitializer: opts.kernelInitializer as never, name: 'cls_conv' })
+    .conv2d({ filters: 2, kernelSize: 1, kernelInitializer: initialKernel(opts.kernelInitializer) as never, name: 'cls_conv' })
     .apply(c) as tf.SymbolicTensor;
   c = tf.layers.globalMaxPooling2d({ name: 'cls_pool' }).apply(c) as tf.SymbolicTensor;
   return tf.layers.activation({ activation: 'sigmoid', name: CGM_OUTPUT_NAME }).apply(c) as tf.SymbolicTensor;

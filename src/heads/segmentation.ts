@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { Resize2D } from '../layers/resize.js';
 import { upsampleBy } from '../layers/upsample.js';
+import { initialKernel } from '../layers/initialization.js';
 
 /** Options of {@link segmentationHead}. */
 export interface SegmentationHeadOptions {
@@ -40,7 +41,7 @@ export function segmentationHead(x: tf.SymbolicTensor, opts: SegmentationHeadOpt
       kernelSize: opts.kernelSize ?? 1,
       padding: 'same',
       activation: (separate ? 'linear' : opts.activation) as never,
-      kernelInitializer: (opts.kernelInitializer ?? 'glorotUniform') as never,
+      kernelInitializer: initialKernel(opts.kernelInitializer ?? 'glorotUniform') as never,
       name: opts.name,
     })
     .apply(x) as tf.SymbolicTensor;

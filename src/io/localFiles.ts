@@ -5,6 +5,7 @@
  * import; in a browser none is registered, and callers fall back to what the browser offers (or
  * say that a local path needs Node).
  */
+import type { ByteSource } from './safetensors.js';
 
 /** Where download progress is drawn (Node: process.stderr). */
 export interface ProgressStream {
@@ -17,6 +18,11 @@ export interface ProgressStream {
 export interface LocalFileAccess {
   /** Reads a whole file. A missing file rejects with an error whose `code` is 'ENOENT'. */
   readFile(path: string): Promise<Uint8Array>;
+  /**
+   * Opens a file for reads at any position (each read loads only its range). A missing file
+   * rejects with an error whose `code` is 'ENOENT'. The caller closes it.
+   */
+  openFile(path: string): Promise<ByteSource>;
   /** 'file', 'directory', or null when nothing is there. */
   kind(path: string): Promise<'file' | 'directory' | null>;
   /** Writes `bytes` to a temporary file beside `path`, then renames it over `path` (creating folders). */

@@ -3,11 +3,12 @@
  * registered by the Node entry (src/node.ts) on import.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, open, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { registerLocalFileAccess, type LocalFileAccess } from './localFiles.js';
+import type { ByteSource } from './safetensors.js';
 
 /** What is at `path`: a directory, a file (anything else that exists), or nothing (`null`). */
 export async function pathKind(path: string): Promise<'directory' | 'file' | null> {
@@ -34,11 +35,50 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array): 
   }
 }
 
+/**
+ * A file opened for positional reads: each `read` fills a fresh buffer with just its range, so
+ * a large file is never held whole. A read past the end (the file shrank since it was opened)
+ * is an error naming the file.
+ */
+export async function fileByteSource(path: string): Promise<ByteSource> {
+  const handle = await open(path, 'r');
+  let size: number;
+  try {
+    size = (await handle.stat()).size;
+  } catch (e) {
+    await handle.close();
+    throw e;
+  }
+  let closed = false;
+  return {
+    byteLength: size,
+    async read(offset, length) {
+      if (closed) throw new Error(`${path}: read after the file was closed.`);
+      const out = new Uint8Array(length);
+      let done = 0;
+      while (done < length) {
+        const { bytesRead } = await handle.read(out, done, length - done, offset + done);
+        if (bytesRead === 0) {
+          throw new Error(`${path}: the file ends at byte ${offset + done}, before the ${length} bytes at ${offset}; it was truncated while being read.`);
+        }
+        done += bytesRead;
+      }
+      return out;
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      await handle.close();
+    },
+  };
+}
+
 export const nodeFileAccess: LocalFileAccess = {
   async readFile(path) {
     const b = await readFile(path);
     return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
   },
+  openFile: fileByteSource,
   kind: pathKind,
   writeFileAtomic,
   fileUrlToPath: (url) => fileURLToPath(url),

@@ -263,29 +263,29 @@ function checkEntry(name: string, value: unknown, dataLength: number): Safetenso
   return { name, dtype, shape: shape as number[], dataOffsets: [start, end] };
 }
 
-/**
- * Parses and checks the header of a safetensors file without decoding any tensor: every entry's
- * fields, that the byte ranges tile the data section exactly (no gap, no overlap, nothing past
- * the end, nothing after the last tensor) and match each shape and dtype.
- */
-export function readSafetensorsHeader(bytes: Uint8Array | ArrayBuffer, options: ReadSafetensorsOptions = {}): SafetensorsHeader {
-  const buf = toBytes(bytes, 'readSafetensors');
+/** The header length stored in the first 8 bytes (`prefix`), checked against the cap and the file's size. */
+function storedHeaderLength(prefix: Uint8Array, fileLength: number, options: ReadSafetensorsOptions): number {
   const cap = options.maxHeaderBytes ?? SAFETENSORS_MAX_HEADER_BYTES;
-  if (buf.byteLength < 8) {
-    throw new Error(`safetensors: the file is ${buf.byteLength} bytes, shorter than its 8-byte header length; it is empty, truncated or not a safetensors file.`);
+  if (fileLength < 8 || prefix.byteLength < 8) {
+    throw new Error(`safetensors: the file is ${fileLength} bytes, shorter than its 8-byte header length; it is empty, truncated or not a safetensors file.`);
   }
-  const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-  const n = view.getBigUint64(0, true);
+  const n = new DataView(prefix.buffer, prefix.byteOffset, 8).getBigUint64(0, true);
   if (n > BigInt(cap)) {
     throw new Error(`safetensors: header length ${n} bytes exceeds the limit of ${cap} bytes; the file is corrupt or not a safetensors file.`);
   }
   const headerLength = Number(n);
-  if (8 + headerLength > buf.byteLength) {
-    throw new Error(`safetensors: header length ${headerLength} bytes runs past the end of the ${buf.byteLength}-byte file; the file is truncated or not a safetensors file.`);
+  if (8 + headerLength > fileLength) {
+    throw new Error(`safetensors: header length ${headerLength} bytes runs past the end of the ${fileLength}-byte file; the file is truncated or not a safetensors file.`);
   }
+  return headerLength;
+}
+
+/** Parses and checks the JSON header (`headerBytes`, the N bytes after the length) of a file of `fileLength` bytes. */
+function parseHeader(headerBytes: Uint8Array, fileLength: number): SafetensorsHeader {
+  const headerLength = headerBytes.byteLength;
   let text: string;
   try {
-    text = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(buf.subarray(8, 8 + headerLength));
+    text = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(headerBytes);
   } catch {
     throw new Error('safetensors: the header is not valid UTF-8; the file is corrupt or not a safetensors file.');
   }
@@ -298,7 +298,7 @@ export function readSafetensorsHeader(bytes: Uint8Array | ArrayBuffer, options: 
   if (!isPlainObject(header)) {
     throw new Error(`safetensors: the header must be a JSON object, got ${describeValue(header)}.`);
   }
-  const dataLength = buf.byteLength - 8 - headerLength;
+  const dataLength = fileLength - 8 - headerLength;
   let metadata: Record<string, string> | null = null;
   const entries: SafetensorsHeaderEntry[] = [];
   for (const [name, value] of Object.entries(header)) {
@@ -326,6 +326,17 @@ export function readSafetensorsHeader(bytes: Uint8Array | ArrayBuffer, options: 
   return { headerLength, entries, metadata };
 }
 
+/**
+ * Parses and checks the header of a safetensors file without decoding any tensor: every entry's
+ * fields, that the byte ranges tile the data section exactly (no gap, no overlap, nothing past
+ * the end, nothing after the last tensor) and match each shape and dtype.
+ */
+export function readSafetensorsHeader(bytes: Uint8Array | ArrayBuffer, options: ReadSafetensorsOptions = {}): SafetensorsHeader {
+  const buf = toBytes(bytes, 'readSafetensors');
+  const headerLength = storedHeaderLength(buf, buf.byteLength, options);
+  return parseHeader(buf.subarray(8, 8 + headerLength), buf.byteLength);
+}
+
 function decodeFloat32(buf: Uint8Array, offset: number, count: number, copy: boolean): Float32Array {
   if (LITTLE_ENDIAN_HOST) {
     if (!copy && (buf.byteOffset + offset) % 4 === 0) return new Float32Array(buf.buffer, buf.byteOffset + offset, count);
@@ -337,8 +348,8 @@ function decodeFloat32(buf: Uint8Array, offset: number, count: number, copy: boo
   return out;
 }
 
-function decodeTensor(buf: Uint8Array, base: number, e: SafetensorsHeaderEntry, copy: boolean): Float32Array | Int32Array {
-  const offset = base + e.dataOffsets[0];
+/** Decodes tensor `e`, whose first byte is `buf[offset]`. */
+function decodeTensor(buf: Uint8Array, offset: number, e: SafetensorsHeaderEntry, copy: boolean): Float32Array | Int32Array {
   const size = ITEM_SIZE[e.dtype];
   const count = (e.dataOffsets[1] - e.dataOffsets[0]) / size;
   if (e.dtype === 'F32') return decodeFloat32(buf, offset, count, copy);
@@ -430,9 +441,89 @@ export function readSafetensors(bytes: Uint8Array | ArrayBuffer, options: ReadSa
   const base = 8 + header.headerLength;
   const tensors = new Map<string, SafetensorsTensor>();
   for (const e of header.entries) {
-    tensors.set(e.name, { dtype: e.dtype, shape: e.shape, data: decodeTensor(buf, base, e, options.copy ?? false) });
+    tensors.set(e.name, { dtype: e.dtype, shape: e.shape, data: decodeTensor(buf, base + e.dataOffsets[0], e, options.copy ?? false) });
   }
   return { tensors, metadata: header.metadata };
+}
+
+/**
+ * Random access to a file's bytes, for reading it piece by piece instead of whole: a local file in
+ * Node (through the Node entry's file access), a `Blob` / `File` ({@link blobByteSource}), or bytes
+ * already in memory ({@link bytesByteSource}).
+ */
+export interface ByteSource {
+  /** The size in bytes. */
+  readonly byteLength: number;
+  /**
+   * The `length` bytes starting at `offset` (within the size). The result may be a view into a
+   * buffer the source keeps (the in-memory source's), so callers do not write into it.
+   */
+  read(offset: number, length: number): Promise<Uint8Array>;
+  /** Releases what the source holds open (a file). Reading after it is an error. */
+  close(): Promise<void>;
+}
+
+/** A {@link ByteSource} over bytes in memory: reads are views, nothing is copied. */
+export function bytesByteSource(bytes: Uint8Array | ArrayBuffer): ByteSource {
+  const buf = toBytes(bytes, 'bytesByteSource');
+  return {
+    byteLength: buf.byteLength,
+    read: (offset, length) => Promise.resolve(buf.subarray(offset, offset + length)),
+    close: () => Promise.resolve(),
+  };
+}
+
+/** A {@link ByteSource} over a `Blob` or `File` (browsers, Node ≥ 20): each read loads only its slice. */
+export function blobByteSource(blob: Blob): ByteSource {
+  return {
+    byteLength: blob.size,
+    read: async (offset, length) => new Uint8Array(await blob.slice(offset, offset + length).arrayBuffer()),
+    close: () => Promise.resolve(),
+  };
+}
+
+/** A safetensors file opened by {@link openSafetensors}: its checked header, and its tensors one at a time. */
+export interface SafetensorsReader {
+  /** The parsed and checked header (entries sorted by data offset). */
+  header: SafetensorsHeader;
+  /** Reads and decodes one tensor (as {@link readSafetensors} would); an unknown name is an error. */
+  tensor(name: string): Promise<SafetensorsTensor>;
+  /** Closes the underlying source. */
+  close(): Promise<void>;
+}
+
+/**
+ * Opens a safetensors file for reading tensor by tensor: reads and checks the header only (the
+ * same checks as {@link readSafetensorsHeader}), then each {@link SafetensorsReader.tensor} call
+ * reads just that tensor's bytes. Peak memory is then the header plus the tensor being read, not
+ * the whole file. On an error while opening, the source is closed.
+ */
+export async function openSafetensors(source: ByteSource, options: ReadSafetensorsOptions = {}): Promise<SafetensorsReader> {
+  let header: SafetensorsHeader;
+  try {
+    const fileLength = source.byteLength;
+    const headerLength = storedHeaderLength(await source.read(0, Math.min(8, fileLength)), fileLength, options);
+    header = parseHeader(await source.read(8, headerLength), fileLength);
+  } catch (e) {
+    await source.close();
+    throw e;
+  }
+  const base = 8 + header.headerLength;
+  const byName = new Map(header.entries.map((e) => [e.name, e]));
+  return {
+    header,
+    async tensor(name) {
+      const e = byName.get(name);
+      if (e === undefined) throw new Error(`safetensors: the file has no tensor ${JSON.stringify(name)}.`);
+      const [start, end] = e.dataOffsets;
+      const bytes = await source.read(base + start, end - start);
+      if (bytes.byteLength !== end - start) {
+        throw new Error(`safetensors: tensor ${JSON.stringify(name)}: read ${bytes.byteLength} of its ${end - start} bytes; the file changed or was truncated while being read.`);
+      }
+      return { dtype: e.dtype, shape: e.shape, data: decodeTensor(bytes, 0, e, options.copy ?? false) };
+    },
+    close: () => source.close(),
+  };
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -3,9 +3,9 @@
  * (the model's constructor arguments plus `_model_class`) and `model.safetensors` (its state
  * dict). Browser-safe; directory paths and `file://` URLs need the Node entry.
  */
-import { readSafetensors, type ReadSafetensorsOptions, type SafetensorsTensor } from './safetensors.js';
+import { openSafetensors, type ReadSafetensorsOptions, type SafetensorsHeaderEntry, type SafetensorsReader, type SafetensorsTensor } from './safetensors.js';
 import { localFileAccess } from './localFiles.js';
-import { fetchWeights, readLocal, type FetchWeightsOptions, type WeightsSource } from './weightsCache.js';
+import { fetchWeights, openWeights, readLocal, type FetchWeightsOptions, type WeightsSource } from './weightsCache.js';
 
 /** The config file of SMP's `save_pretrained` folder. */
 export const SMP_CONFIG_FILE = 'config.json';
@@ -39,6 +39,22 @@ export interface SmpCheckpoint {
   from: { config: string; weights: string };
 }
 
+/**
+ * An SMP checkpoint opened for loading tensor by tensor (what `loadSmpModel` uses, so that the
+ * weights file is never held whole): the parsed config, the checked safetensors header, and a
+ * reader for one tensor at a time. Close it when done.
+ */
+export interface OpenSmpCheckpoint {
+  config: Record<string, unknown>;
+  /** Header entries of model.safetensors, in file order (no data read yet). */
+  entries: SafetensorsHeaderEntry[];
+  metadata: Record<string, string> | null;
+  from: { config: string; weights: string };
+  /** Reads one tensor; errors name model.safetensors and where it was read from. */
+  tensor(name: string): Promise<SafetensorsTensor>;
+  close(): Promise<void>;
+}
+
 /** Options of {@link readSmpCheckpoint}. */
 export interface ReadSmpCheckpointOptions extends FetchWeightsOptions {
   /** Options for parsing model.safetensors. */
@@ -68,14 +84,6 @@ function decodeText(bytes: Uint8Array, where: string): string {
   }
 }
 
-function parseWeights(bytes: Uint8Array, where: string, options: ReadSmpCheckpointOptions) {
-  try {
-    return readSafetensors(bytes, options.safetensors);
-  } catch (e) {
-    throw new Error(`${PREFIX}: ${SMP_WEIGHTS_FILE} (${where}): ${(e as Error).message}`);
-  }
-}
-
 async function withContext<T>(what: string, run: () => Promise<T>): Promise<T> {
   try {
     return await run();
@@ -84,7 +92,32 @@ async function withContext<T>(what: string, run: () => Promise<T>): Promise<T> {
   }
 }
 
-async function fromFiles(files: SmpCheckpointFiles, options: ReadSmpCheckpointOptions): Promise<SmpCheckpoint> {
+/** Opens model.safetensors from `weights` and pairs it with the parsed config. */
+async function openWith(config: Record<string, unknown>, weights: WeightsSource, from: { config: string; weights: string }, options: ReadSmpCheckpointOptions): Promise<OpenSmpCheckpoint> {
+  const source = await withContext(SMP_WEIGHTS_FILE, () => openWeights(weights, options));
+  let reader: SafetensorsReader;
+  try {
+    reader = await openSafetensors(source, options.safetensors);
+  } catch (e) {
+    throw new Error(`${PREFIX}: ${SMP_WEIGHTS_FILE} (${from.weights}): ${(e as Error).message}`);
+  }
+  return {
+    config,
+    entries: reader.header.entries,
+    metadata: reader.header.metadata,
+    from,
+    async tensor(name) {
+      try {
+        return await reader.tensor(name);
+      } catch (e) {
+        throw new Error(`${PREFIX}: ${SMP_WEIGHTS_FILE} (${from.weights}): ${(e as Error).message}`);
+      }
+    },
+    close: () => reader.close(),
+  };
+}
+
+async function fromFiles(files: SmpCheckpointFiles, options: ReadSmpCheckpointOptions): Promise<OpenSmpCheckpoint> {
   if (files === null || typeof files !== 'object' || !('config' in files) || !('weights' in files)) {
     throw new Error(`${PREFIX}: expected a directory, a URL or { config, weights }.`);
   }
@@ -105,24 +138,20 @@ async function fromFiles(files: SmpCheckpointFiles, options: ReadSmpCheckpointOp
   const w = files.weights;
   const weightsFrom = typeof w === 'string' ? w : w instanceof URL ? w.href
     : typeof File !== 'undefined' && w instanceof File ? `file ${JSON.stringify(w.name)}` : 'given weights';
-  const bytes = await withContext(SMP_WEIGHTS_FILE, () => fetchWeights(w, options));
-  const { tensors, metadata } = parseWeights(bytes, weightsFrom, options);
-  return { config: parsed, tensors, metadata, from: { config: configFrom, weights: weightsFrom } };
+  return openWith(parsed, w, { config: configFrom, weights: weightsFrom }, options);
 }
 
-async function fromUrl(base: string, options: ReadSmpCheckpointOptions): Promise<SmpCheckpoint> {
+async function fromUrl(base: string, options: ReadSmpCheckpointOptions): Promise<OpenSmpCheckpoint> {
   const dir = base.endsWith('/') ? base : `${base}/`;
   const configUrl = new URL(SMP_CONFIG_FILE, dir).href;
   const weightsUrl = new URL(SMP_WEIGHTS_FILE, dir).href;
   const configBytes = await withContext(SMP_CONFIG_FILE, () =>
     fetchWeights(configUrl, { ...options, cache: false, sha256: undefined, validate: undefined, progress: false, onProgress: undefined }));
   const config = parseConfig(decodeText(configBytes, configUrl), configUrl);
-  const bytes = await withContext(SMP_WEIGHTS_FILE, () => fetchWeights(weightsUrl, options));
-  const { tensors, metadata } = parseWeights(bytes, weightsUrl, options);
-  return { config, tensors, metadata, from: { config: configUrl, weights: weightsUrl } };
+  return openWith(config, weightsUrl, { config: configUrl, weights: weightsUrl }, options);
 }
 
-async function fromDirectory(pathOrUrl: string, options: ReadSmpCheckpointOptions): Promise<SmpCheckpoint> {
+async function fromDirectory(pathOrUrl: string, options: ReadSmpCheckpointOptions): Promise<OpenSmpCheckpoint> {
   const files = localFileAccess();
   if (files === null) {
     throw new Error(`${PREFIX}: cannot read the directory ${JSON.stringify(pathOrUrl)}: local paths can only be read in Node (import the package's Node entry). In a browser pass an http(s) URL or { config, weights } (e.g. two File objects).`);
@@ -144,9 +173,22 @@ async function fromDirectory(pathOrUrl: string, options: ReadSmpCheckpointOption
   }
   const { bytes: configBytes } = await withContext(SMP_CONFIG_FILE, () => readLocal(configPath, 'config file'));
   const config = parseConfig(decodeText(configBytes, configPath), configPath);
-  const bytes = await withContext(SMP_WEIGHTS_FILE, () => fetchWeights(weightsPath, options));
-  const { tensors, metadata } = parseWeights(bytes, weightsPath, options);
-  return { config, tensors, metadata, from: { config: configPath, weights: weightsPath } };
+  return openWith(config, weightsPath, { config: configPath, weights: weightsPath }, options);
+}
+
+/**
+ * Opens an SMP checkpoint from the same sources as {@link readSmpCheckpoint}, reading config.json
+ * and the header of model.safetensors only; tensors are read one at a time with `tensor(name)`.
+ * A local file or a Blob / File is then never held in memory whole (an http(s) URL, or a
+ * `sha256` / `validate` option, needs the whole file first).
+ */
+export async function openSmpCheckpoint(source: SmpCheckpointSource, options: ReadSmpCheckpointOptions = {}): Promise<OpenSmpCheckpoint> {
+  if (typeof source === 'string' || source instanceof URL) {
+    const text = source instanceof URL ? source.href : source;
+    if (text === '') throw new Error(`${PREFIX}: the source is an empty string; pass a directory, a URL or { config, weights }.`);
+    return /^https?:\/\//i.test(text) ? fromUrl(text, options) : fromDirectory(text, options);
+  }
+  return fromFiles(source, options);
 }
 
 /**
@@ -155,10 +197,12 @@ async function fromDirectory(pathOrUrl: string, options: ReadSmpCheckpointOption
  * Returns the parsed config and the state dict; building the model is the caller's step.
  */
 export async function readSmpCheckpoint(source: SmpCheckpointSource, options: ReadSmpCheckpointOptions = {}): Promise<SmpCheckpoint> {
-  if (typeof source === 'string' || source instanceof URL) {
-    const text = source instanceof URL ? source.href : source;
-    if (text === '') throw new Error(`${PREFIX}: the source is an empty string; pass a directory, a URL or { config, weights }.`);
-    return /^https?:\/\//i.test(text) ? fromUrl(text, options) : fromDirectory(text, options);
+  const open = await openSmpCheckpoint(source, options);
+  try {
+    const tensors = new Map<string, SafetensorsTensor>();
+    for (const e of open.entries) tensors.set(e.name, await open.tensor(e.name));
+    return { config: open.config, tensors, metadata: open.metadata, from: open.from };
+  } finally {
+    await open.close();
   }
-  return fromFiles(source, options);
 }

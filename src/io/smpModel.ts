@@ -10,12 +10,13 @@ import { createModel } from '../registry.js';
 import { localFileAccess } from './localFiles.js';
 import { pythonJsonDumps } from './pythonJson.js';
 import { writeSafetensors, type SafetensorsInput, type SafetensorsTensor } from './safetensors.js';
-import { readSmpCheckpoint, SMP_CONFIG_FILE, SMP_WEIGHTS_FILE, type ReadSmpCheckpointOptions, type SmpCheckpoint, type SmpCheckpointSource } from './smpCheckpoint.js';
+import { openSmpCheckpoint, SMP_CONFIG_FILE, SMP_WEIGHTS_FILE, type OpenSmpCheckpoint, type ReadSmpCheckpointOptions, type SmpCheckpoint, type SmpCheckpointSource } from './smpCheckpoint.js';
 import {
   parseSmpActivation, parseSmpDecoderNorm, smpConfigToModelOptions, smpStateDictLayout,
   type SmpArchitecture, type SmpFinalActivation, type SmpLayoutEntry, type SmpModelConfig, type SmpModelOptions,
 } from './smpConfig.js';
-import { loadStateDict, modelStateDict, stateDictMapping, type StateDict } from './stateDict.js';
+import { loadStateDict, modelStateDict, stateDictMapping, stateDictTargets, writeStateDictTensor, type StateDict } from './stateDict.js';
+import { withZeroInitialization } from '../layers/initialization.js';
 
 const FLOAT_DTYPES = new Set(['F32', 'F16', 'BF16', 'F64']);
 
@@ -73,19 +74,20 @@ export interface SmpImportResult {
 }
 
 /**
- * Checks the checkpoint's tensors against SMP's layout for its config, before anything is built:
- * every key must belong to SMP's model, every used weight must be there with SMP's shape and a
- * floating-point dtype; unused weights and `num_batches_tracked` may be absent but must have
- * SMP's shape when present. Returns the state dict of the used weights.
+ * Checks the checkpoint's tensors (names, dtypes and shapes: no data needed) against SMP's layout
+ * for its config, before anything is built: every key must belong to SMP's model, every used
+ * weight must be there with SMP's shape and a floating-point dtype; unused weights and
+ * `num_batches_tracked` may be absent but must have SMP's shape when present. Returns the keys of
+ * the used weights, in checkpoint order.
  */
-function checkCheckpointTensors(tensors: Map<string, SafetensorsTensor>, layout: readonly SmpLayoutEntry[], m: SmpModelConfig, where: string): StateDict {
+function checkCheckpointTensors(tensors: Map<string, { dtype: string; shape: number[] }>, layout: readonly SmpLayoutEntry[], m: SmpModelConfig, where: string): string[] {
   const byKey = new Map(layout.map((e) => [e.key, e]));
   const unexpected = [...tensors.keys()].filter((k) => !byKey.has(k));
   const missing = layout.filter((e) => e.role === 'weight' && !tensors.has(e.key)).map((e) => e.key);
   const problems: string[] = [];
   if (unexpected.length > 0) problems.push(`${unexpected.length} unexpected key(s): ${listKeys(unexpected)}`);
   if (missing.length > 0) problems.push(`${missing.length} missing key(s): ${listKeys(missing)}`);
-  const stateDict: StateDict = {};
+  const used: string[] = [];
   for (const [key, t] of tensors) {
     const e = byKey.get(key);
     if (e === undefined) continue;
@@ -94,7 +96,7 @@ function checkCheckpointTensors(tensors: Map<string, SafetensorsTensor>, layout:
     } else if (e.role === 'weight' && !FLOAT_DTYPES.has(t.dtype)) {
       problems.push(`'${key}' is ${t.dtype}; a weight must be a floating-point tensor (F32, F16, BF16 or F64)`);
     } else if (e.role === 'weight') {
-      stateDict[key] = { shape: t.shape, data: t.data as Float32Array };
+      used.push(key);
     }
   }
   if (problems.length > 0) {
@@ -103,37 +105,88 @@ function checkCheckpointTensors(tensors: Map<string, SafetensorsTensor>, layout:
         `${problems.join('; ')}. Nothing was loaded.`,
     );
   }
-  return stateDict;
+  return used;
+}
+
+/** A model built for a checkpoint, before its weights are written. */
+interface PreparedImport {
+  model: tf.LayersModel;
+  config: SmpModelConfig;
+  layout: SmpLayoutEntry[];
+  /** Keys of the weights to load, in checkpoint order. */
+  used: string[];
+}
+
+/**
+ * Validates config and tensor list, then builds the model with zero-initialised weights (every
+ * one of them is overwritten by the checkpoint, so random draws would be wasted time and memory).
+ */
+function prepareImport(
+  config: Record<string, unknown>,
+  tensors: Map<string, { dtype: string; shape: number[] }>,
+  from: { config: string; weights: string },
+  options: SmpModelOptions,
+): PreparedImport {
+  let parsed: ReturnType<typeof smpConfigToModelOptions>;
+  try {
+    parsed = smpConfigToModelOptions(config, options);
+  } catch (e) {
+    throw new Error(`loadSmpModel: ${from.config}: ${(e as Error).message}`);
+  }
+  const m = parsed.config;
+  const layout = smpStateDictLayout(m);
+  const used = checkCheckpointTensors(tensors, layout, m, from.weights);
+  const model = withZeroInitialization(() => createModel(parsed.architecture, parsed.options));
+  const problems = compareWithLayout(model, layout);
+  if (problems.length > 0) {
+    model.dispose();
+    throw new Error(`loadSmpModel: internal error: the model built for ${describeSmpModel(m)} does not match SMP's: ${problems.join('; ')}.`);
+  }
+  return { model, config: m, layout, used };
+}
+
+/** Records the checkpoint's config in the model's ModelInfo and accounts for every key. */
+function finishImport(p: PreparedImport, config: Record<string, unknown>, keys: Set<string>): SmpImportResult {
+  const info = modelInfo(p.model)!;
+  setModelInfo(p.model, { ...info, smpConfig: JSON.parse(JSON.stringify(config)) as Record<string, unknown> });
+  const present = (role: string) => p.layout.filter((e) => e.role === role && keys.has(e.key)).map((e) => e.key);
+  return { model: p.model, loaded: p.used, unused: present('unused'), numBatchesTracked: present('num_batches_tracked'), config: p.config };
 }
 
 /**
  * Builds the model an already read SMP checkpoint describes and loads it (what
- * {@link loadSmpModel} does after reading): for callers that read a checkpoint once, or want the
- * report of what was loaded and skipped.
+ * {@link loadSmpModel} does, from a checkpoint held in memory): for callers that read a
+ * checkpoint once, or want the report of what was loaded and skipped.
  */
 export function smpCheckpointToModel(checkpoint: SmpCheckpoint, options: SmpModelOptions = {}): SmpImportResult {
-  let parsed: ReturnType<typeof smpConfigToModelOptions>;
+  const p = prepareImport(checkpoint.config, checkpoint.tensors, checkpoint.from, options);
   try {
-    parsed = smpConfigToModelOptions(checkpoint.config, options);
-  } catch (e) {
-    throw new Error(`loadSmpModel: ${checkpoint.from.config}: ${(e as Error).message}`);
-  }
-  const m = parsed.config;
-  const layout = smpStateDictLayout(m);
-  const stateDict = checkCheckpointTensors(checkpoint.tensors, layout, m, checkpoint.from.weights);
-  const model = createModel(parsed.architecture, parsed.options);
-  try {
-    const problems = compareWithLayout(model, layout);
-    if (problems.length > 0) {
-      throw new Error(`loadSmpModel: internal error: the model built for ${describeSmpModel(m)} does not match SMP's: ${problems.join('; ')}.`);
+    const stateDict: StateDict = {};
+    for (const key of p.used) {
+      const t = checkpoint.tensors.get(key)!;
+      stateDict[key] = { shape: t.shape, data: t.data as Float32Array };
     }
-    const { loaded } = loadStateDict(model, stateDict);
-    const info = modelInfo(model)!;
-    setModelInfo(model, { ...info, smpConfig: JSON.parse(JSON.stringify(checkpoint.config)) as Record<string, unknown> });
-    const present = (role: string) => layout.filter((e) => e.role === role && checkpoint.tensors.has(e.key)).map((e) => e.key);
-    return { model, loaded, unused: present('unused'), numBatchesTracked: present('num_batches_tracked'), config: m };
+    loadStateDict(p.model, stateDict);
+    return finishImport(p, checkpoint.config, new Set(checkpoint.tensors.keys()));
   } catch (e) {
-    model.dispose();
+    p.model.dispose();
+    throw e;
+  }
+}
+
+/**
+ * {@link smpCheckpointToModel} for an opened checkpoint: the tensors are read and written one at
+ * a time, so the weights file is never held whole next to the model's weights.
+ */
+async function openCheckpointToModel(open: OpenSmpCheckpoint, options: SmpModelOptions): Promise<SmpImportResult> {
+  const infos = new Map(open.entries.map((e) => [e.name, e]));
+  const p = prepareImport(open.config, infos, open.from, options);
+  try {
+    const targets = stateDictTargets(p.model);
+    for (const key of p.used) writeStateDictTensor(targets.get(key)!, (await open.tensor(key)).data as Float32Array);
+    return finishImport(p, open.config, new Set(infos.keys()));
+  } catch (e) {
+    p.model.dispose();
     throw e;
   }
 }
@@ -153,13 +206,21 @@ export interface LoadSmpModelOptions extends ReadSmpCheckpointOptions, SmpModelO
  * weights SMP keeps but never runs (encoder modules beyond `encoder_depth`, UnetPlusPlus's VGG centre
  * block: `smpUnusedPrefixes`). The config is recorded in the model's ModelInfo (`smpConfig`).
  *
+ * Memory: a local file (Node) or a Blob / File is read tensor by tensor and the model is built
+ * without random initial weights, so the import needs little more than the model's own weights
+ * (an http(s) URL, or a `sha256` / `validate` option, holds the whole file first).
+ *
  * Inputs are NHWC (SMP's NCHW transposed); input size: option `inputShape` (see
  * {@link SmpModelOptions}; `Unet` takes any size by default).
  */
 export async function loadSmpModel(source: SmpCheckpointSource, options: LoadSmpModelOptions = {}): Promise<tf.LayersModel> {
   const { inputShape, name, ...readOptions } = options;
-  const checkpoint = await readSmpCheckpoint(source, readOptions);
-  return smpCheckpointToModel(checkpoint, { inputShape, name }).model;
+  const open = await openSmpCheckpoint(source, readOptions);
+  try {
+    return (await openCheckpointToModel(open, { inputShape, name })).model;
+  } finally {
+    await open.close();
+  }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -121,13 +121,16 @@ function convert(layerClass: string, param: string, data: Float32Array, torchSha
   }
 }
 
-interface Located extends StateDictMapping {
+/** Where one PyTorch key of the model is written: the target of {@link writeStateDictTensor}. */
+export interface StateDictTarget extends StateDictMapping {
+  /** The TF.js variable that holds it. */
   variable: tf.LayerVariable;
+  /** The PyTorch parameter name (`weight`, `bias`, `running_mean`, ...). */
   param: string;
 }
 
-function locate(model: tf.LayersModel): Located[] {
-  const out: Located[] = [];
+function locate(model: tf.LayersModel): StateDictTarget[] {
+  const out: StateDictTarget[] = [];
   for (const layer of model.layers) {
     const weights = layer.weights;
     if (weights.length === 0) continue;
@@ -247,11 +250,24 @@ export function loadStateDict(
         `(PyTorch module paths); pass { strict: false } to load a subset.`,
     );
   }
-  for (const m of present) {
-    const t = stateDict[m.key]!;
-    const value = tf.tensor(convert(m.layerClass, m.param, t.data, m.shape, m.tfShape, true), m.tfShape, 'float32');
-    m.variable.write(value);
-    value.dispose();
-  }
+  for (const m of present) writeStateDictTensor(m, stateDict[m.key]!.data);
   return { loaded: present.map((m) => m.key), missing, unexpected, ignored };
+}
+
+/** The model's PyTorch keys and where each is written (for loading a state dict one tensor at a time). */
+export function stateDictTargets(model: tf.LayersModel): Map<string, StateDictTarget> {
+  return new Map(locate(model).map((m) => [m.key, m]));
+}
+
+/**
+ * Writes one tensor in PyTorch layout into its weight (transposed to TF.js). `data` must hold
+ * exactly the values of the target's PyTorch shape; anything else is an error naming the key.
+ */
+export function writeStateDictTensor(target: StateDictTarget, data: Float32Array): void {
+  if (!(data instanceof Float32Array) || data.length !== product(target.shape)) {
+    throw new Error(`writeStateDictTensor: '${target.key}' needs ${product(target.shape)} float32 values (PyTorch shape [${target.shape.join(', ')}]), got ${data instanceof Float32Array ? data.length : 'data that is not a Float32Array'}.`);
+  }
+  const value = tf.tensor(convert(target.layerClass, target.param, data, target.shape, target.tfShape, true), target.tfShape, 'float32');
+  target.variable.write(value);
+  value.dispose();
 }

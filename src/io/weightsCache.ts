@@ -21,6 +21,7 @@
  */
 import { isNotFound, localFileAccess, type LocalFileAccess, type ProgressStream } from './localFiles.js';
 import { sha256Hex } from './sha256.js';
+import { blobByteSource, bytesByteSource, type ByteSource } from './safetensors.js';
 
 /** The Hugging Face Hub, where pretrained encoder weights are fetched from by default. */
 export const DEFAULT_HUB_URL = 'https://huggingface.co';
@@ -483,8 +484,8 @@ export async function fetchWeights(source: WeightsSource, options: FetchWeightsO
   return bytes;
 }
 
-/** Reads a local path or file:// URL (Node only), with errors that say which file and what it is. */
-export async function readLocal(pathOrFileUrl: string, what: string): Promise<{ bytes: Uint8Array; where: string }> {
+/** Opens or reads a local path or file:// URL (Node only), with errors that say which file and what it is. */
+async function withLocalFile<T>(pathOrFileUrl: string, what: string, use: (files: LocalFileAccess, path: string) => Promise<T>): Promise<{ result: T; where: string }> {
   const files = localFileAccess();
   if (files === null) {
     throw new Error(`Cannot read ${what} ${JSON.stringify(pathOrFileUrl)}: local paths can only be read in Node (import the package's Node entry). In a browser pass a URL, the bytes, or a File / Blob.`);
@@ -496,9 +497,31 @@ export async function readLocal(pathOrFileUrl: string, what: string): Promise<{ 
     throw new Error(`Cannot read ${what} ${JSON.stringify(pathOrFileUrl)}: ${(e as Error).message}`);
   }
   try {
-    return { bytes: await files.readFile(path), where: path };
+    return { result: await use(files, path), where: path };
   } catch (e) {
     if (isNotFound(e)) throw new Error(`${what[0]!.toUpperCase()}${what.slice(1)} not found: ${path}`);
     throw new Error(`Cannot read ${what} ${path}: ${(e as Error).message}`);
   }
+}
+
+/** Reads a local path or file:// URL (Node only), with errors that say which file and what it is. */
+export async function readLocal(pathOrFileUrl: string, what: string): Promise<{ bytes: Uint8Array; where: string }> {
+  const { result, where } = await withLocalFile(pathOrFileUrl, what, (files, path) => files.readFile(path));
+  return { bytes: result, where };
+}
+
+/**
+ * Opens a weights source for reading piece by piece ({@link ByteSource}): a local path or file://
+ * URL (Node) and a Blob / File are read range by range, never whole; bytes are used in place.
+ * Sources that must be whole to be checked or fetched (a `sha256` or `validate` option, an
+ * http(s), blob: or data: URL) go through {@link fetchWeights} first.
+ */
+export async function openWeights(source: WeightsSource, options: FetchWeightsOptions = {}): Promise<ByteSource> {
+  const checked = options.sha256 !== undefined || options.validate !== undefined;
+  if (!checked && (typeof source === 'string' || source instanceof URL)) {
+    const text = source instanceof URL ? source.href : source;
+    if (!/^(https?|blob|data):/i.test(text)) return (await withLocalFile(text, 'weights file', (files, path) => files.openFile(path))).result;
+  }
+  if (!checked && isBlob(source)) return blobByteSource(source);
+  return bytesByteSource(await fetchWeights(source, options));
 }

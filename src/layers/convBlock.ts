@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import { initialKernel } from './initialization.js';
 
 /** Options of {@link convBlock}: `convs` × (Conv2D k×k → BatchNormalization → activation [→ Dropout]). */
 export interface ConvBlockOptions {
@@ -65,7 +66,7 @@ export function convBlock(x: tf.SymbolicTensor, opts: ConvBlockOptions): tf.Symb
         kernelSize,
         padding,
         useBias,
-        kernelInitializer: kernelInitializer as never,
+        kernelInitializer: initialKernel(kernelInitializer) as never,
         name: `${name}_conv${i}`,
       })
       .apply(y) as tf.SymbolicTensor;

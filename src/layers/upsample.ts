@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import { initialKernel } from './initialization.js';
 
 /** How a decoder doubles the spatial size. */
 export type UpsamplingMode = 'transpose' | 'bilinear' | 'nearest';
@@ -28,7 +29,7 @@ export function upsample2x(x: tf.SymbolicTensor, opts: UpsampleOptions): tf.Symb
         kernelSize: 2,
         strides: 2,
         padding: 'valid',
-        kernelInitializer: kernelInitializer as never,
+        kernelInitializer: initialKernel(kernelInitializer) as never,
         name,
       })
       .apply(x) as tf.SymbolicTensor;
