@@ -15,7 +15,7 @@ import {
   parseSmpActivation, parseSmpDecoderNorm, smpConfigToModelOptions, smpStateDictLayout,
   type SmpArchitecture, type SmpFinalActivation, type SmpLayoutEntry, type SmpModelConfig, type SmpModelOptions,
 } from './smpConfig.js';
-import { loadStateDict, modelStateDict, stateDictMapping, stateDictTargets, writeStateDictTensor, type StateDict } from './stateDict.js';
+import { modelStateDict, stateDictMapping, stateDictTargets, writeStateDictTensor } from './stateDict.js';
 import { withZeroInitialization } from '../layers/initialization.js';
 
 const FLOAT_DTYPES = new Set(['F32', 'F16', 'BF16', 'F64']);
@@ -161,12 +161,8 @@ function finishImport(p: PreparedImport, config: Record<string, unknown>, keys: 
 export function smpCheckpointToModel(checkpoint: SmpCheckpoint, options: SmpModelOptions = {}): SmpImportResult {
   const p = prepareImport(checkpoint.config, checkpoint.tensors, checkpoint.from, options);
   try {
-    const stateDict: StateDict = {};
-    for (const key of p.used) {
-      const t = checkpoint.tensors.get(key)!;
-      stateDict[key] = { shape: t.shape, data: t.data as Float32Array };
-    }
-    loadStateDict(p.model, stateDict);
+    const targets = stateDictTargets(p.model);
+    for (const key of p.used) writeStateDictTensor(targets.get(key)!, checkpoint.tensors.get(key)!.data as Float32Array);
     return finishImport(p, checkpoint.config, new Set(checkpoint.tensors.keys()));
   } catch (e) {
     p.model.dispose();
