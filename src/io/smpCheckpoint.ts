@@ -95,11 +95,13 @@ async function withContext<T>(what: string, run: () => Promise<T>): Promise<T> {
 /** Opens model.safetensors from `weights` and pairs it with the parsed config. */
 async function openWith(config: Record<string, unknown>, weights: WeightsSource, from: { config: string; weights: string }, options: ReadSmpCheckpointOptions): Promise<OpenSmpCheckpoint> {
   const source = await withContext(SMP_WEIGHTS_FILE, () => openWeights(weights, options));
+  /** A safetensors error, prefixed with the file and where it was read from. */
+  const inWeights = (e: unknown) => new Error(`${PREFIX}: ${SMP_WEIGHTS_FILE} (${from.weights}): ${(e as Error).message}`);
   let reader: SafetensorsReader;
   try {
     reader = await openSafetensors(source, options.safetensors);
   } catch (e) {
-    throw new Error(`${PREFIX}: ${SMP_WEIGHTS_FILE} (${from.weights}): ${(e as Error).message}`);
+    throw inWeights(e);
   }
   return {
     config,
@@ -110,7 +112,7 @@ async function openWith(config: Record<string, unknown>, weights: WeightsSource,
       try {
         return await reader.tensor(name);
       } catch (e) {
-        throw new Error(`${PREFIX}: ${SMP_WEIGHTS_FILE} (${from.weights}): ${(e as Error).message}`);
+        throw inWeights(e);
       }
     },
     close: () => reader.close(),
